@@ -1,0 +1,224 @@
+"""The `modelgen` command: flag parsing, prompts, progress and exit codes; no logic."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from . import __version__
+from .errors import ModelgenError
+from .progress import Advance
+from .spec import SAMPLE, load_answers_file, make_answers, resolve
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Build a tested, shippable image-classifier project from labelled images.",
+)
+console = Console(highlight=False)
+errors = Console(stderr=True, highlight=False)
+
+
+class RichReporter:
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+
+    def info(self, message: str) -> None:
+        self.progress.console.print(escape(message))
+
+    def warn(self, message: str) -> None:
+        self.progress.console.print(f"[yellow]warning:[/] {escape(message)}")
+
+    @contextlib.contextmanager
+    def phase(self, description: str, total: float | None) -> Iterator[Advance]:
+        task = self.progress.add_task(description, total=total)
+
+        def advance(steps: float = 1, description: str | None = None) -> None:
+            label = f"{task_name}: {description}" if description else None
+            self.progress.update(task, advance=steps, description=label)
+
+        task_name = description
+        try:
+            yield advance
+        finally:
+            done = self.progress.tasks[task].completed
+            self.progress.update(task, total=done or 1, completed=done or 1)
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr(enabled: bool) -> Iterator[Path | None]:
+    """Send file descriptor 2 (TensorFlow's C++ logs, warnings) to a log file."""
+    if not enabled:
+        yield None
+        return
+    from .train.features import cache_dir
+
+    log = cache_dir() / "last-run.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with log.open("w") as fh:
+        os.dup2(fh.fileno(), 2)
+        try:
+            yield log
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+@contextlib.contextmanager
+def _exit_codes(verbose: bool) -> Iterator[None]:
+    try:
+        yield
+    except ModelgenError as exc:
+        errors.print(f"[red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        errors.print("[red]interrupted[/]: nothing was written")
+        raise typer.Exit(130) from None
+    except Exception as exc:
+        if verbose:
+            errors.print(traceback.format_exc())
+        errors.print(
+            f"[red]internal error:[/] {type(exc).__name__}: {escape(str(exc))} "
+            "(run again with --verbose for the traceback, and report it)"
+        )
+        raise typer.Exit(1) from None
+
+
+def _file_answers(path: Path) -> dict[str, Any]:
+    """Answers from a file; its relative paths are relative to the file's folder."""
+    values = load_answers_file(path)
+    base = path.resolve().parent
+    for key in ("data", "output"):
+        value = values.get(key)
+        if isinstance(value, str) and value and value != SAMPLE:
+            values[key] = str((base / value).resolve())
+    return values
+
+
+@app.callback()
+def _main() -> None:
+    """modelgen: labelled images in, a tested classifier project out."""
+
+
+@app.command()
+def version() -> None:
+    """Print modelgen's version."""
+    console.print(__version__)
+
+
+@app.command()
+def new(
+    scenario: Annotated[
+        str | None, typer.Option(help="image-classification (wrap-model: not yet available)")
+    ] = None,
+    data: Annotated[
+        str | None,
+        typer.Option(help="Folder with one sub-folder of images per label, or 'sample'."),
+    ] = None,
+    compute: Annotated[str | None, typer.Option(help="auto, cpu or gpu.")] = None,
+    name: Annotated[str | None, typer.Option(help="Project name.")] = None,
+    output: Annotated[str | None, typer.Option(help="Output folder [default: ./NAME].")] = None,
+    time_budget: Annotated[
+        int | None, typer.Option(help="Training time budget in seconds [default: 300].")
+    ] = None,
+    weights: Annotated[
+        str | None,
+        typer.Option(help="auto (ImageNet if available), imagenet (required), none, or PATH."),
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed [default: 42].")] = None,
+    answers: Annotated[
+        Path | None, typer.Option("--answers", help="TOML file of answers (or a modelgen.toml).")
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Take defaults, ask nothing.")] = False,
+    force: Annotated[
+        bool, typer.Option(help="Overwrite generated files in a non-empty output folder.")
+    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show TensorFlow logs.")] = False,
+) -> None:
+    """Train an image classifier and generate its project."""
+    from . import prompts
+
+    with _exit_codes(verbose):
+        given: dict[str, Any] = _file_answers(answers) if answers else {}
+        flags = {
+            "scenario": scenario,
+            "data": data,
+            "compute": compute,
+            "name": name,
+            "output": output,
+            "time_budget": time_budget,
+            "weights": weights,
+            "seed": seed,
+        }
+        given.update({k: v for k, v in flags.items() if v is not None})
+        interactive = sys.stdin.isatty() and sys.stdout.isatty()
+        collected = prompts.collect(given, use_defaults=yes, interactive=interactive)
+        spec = resolve(make_answers(collected), cwd=Path.cwd(), force=force, verbose=verbose)
+        _build(spec)
+
+
+def _build(spec: Any) -> None:
+    from .pipeline import build_project
+
+    data = "the bundled sample" if spec.uses_sample else str(spec.data_path)
+    console.print(f"Building [bold]{escape(spec.answers.name)}[/] from {escape(data)}")
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+    with _quiet_native_stderr(not spec.verbose), progress:
+        result = build_project(spec, RichReporter(progress))
+    t = result.training
+    winner = t.winner
+    console.print()
+    console.print(
+        f"[green]Done[/] in {t.seconds:.0f}s of training. Winner: [bold]{winner.name}[/] "
+        f"(validation accuracy {winner.val_accuracy:.3f})"
+    )
+    e = result.evaluation
+    console.print(
+        f"Test accuracy {e.accuracy:.4f} (macro {e.macro_accuracy:.4f}) on {e.support} held-out "
+        f"images, measured with the ONNX model; ONNX vs Keras max difference "
+        f"{result.parity.max_abs_diff:.1e}, top-1 agreement {result.parity.top1_agreement:.0%}"
+    )
+    try:
+        shown = os.path.relpath(result.output)
+    except ValueError:
+        shown = str(result.output)
+    console.print(f"Project written to [bold]{escape(str(result.output))}[/]")
+    console.print("Next:")
+    console.print(f'  cd {shown} && pip install -e ".[test]" && pytest', markup=False)
+    console.print(f"  python -m {spec.package} IMAGE --top-k 3", markup=False)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""Image decoding and preprocessing; the generated library repeats these steps exactly."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+RESAMPLE = Image.Resampling.BILINEAR
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Apply EXIF orientation, flatten transparency onto white, return an RGB image."""
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("RGBA", "LA", "PA") or (
+        image.mode == "P" and "transparency" in image.info
+    ):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, rgba)
+    return image.convert("RGB")
+
+
+def preprocess(image: Image.Image, size: int) -> np.ndarray:
+    """RGB, resized with Pillow to size x size: uint8 array (size, size, 3)."""
+    rgb = to_rgb(image)
+    if rgb.size != (size, size):
+        rgb = rgb.resize((size, size), RESAMPLE)
+    return np.asarray(rgb, dtype=np.uint8)
+
+
+def decode(data: bytes) -> Image.Image:
+    """Fully decode image bytes (a truncated file fails here, not mid-training)."""
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
+
+
+def load_array(path: Path, size: int) -> np.ndarray:
+    return preprocess(decode(path.read_bytes()), size)
+
+
+def iter_batches(paths: Sequence[Path], size: int, batch_size: int) -> Iterator[np.ndarray]:
+    """Preprocessed images in batches, so memory holds one batch at a time."""
+    for start in range(0, len(paths), batch_size):
+        chunk = paths[start : start + batch_size]
+        yield np.stack([load_array(p, size) for p in chunk])
+
+
+def load_arrays(paths: Sequence[Path], size: int) -> np.ndarray:
+    if not paths:
+        return np.zeros((0, size, size, 3), dtype=np.uint8)
+    return np.concatenate(list(iter_batches(paths, size, 256)))

@@ -1,0 +1,54 @@
+"""Seeded, content-hash based train/validation/test split, stratified per class."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from .scan import Dataset, ImageRecord
+
+
+@dataclass(frozen=True)
+class Split:
+    train: tuple[ImageRecord, ...]
+    validation: tuple[ImageRecord, ...]
+    test: tuple[ImageRecord, ...]
+
+
+def _unit(sha256: str, seed: int) -> float:
+    """A number in [0, 1) fixed by the image content and the seed."""
+    digest = hashlib.sha256(f"{seed}:{sha256}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def split_dataset(
+    dataset: Dataset, *, seed: int, validation_fraction: float, test_fraction: float
+) -> Split:
+    """Each image's split depends only on its content and the seed, so adding images later
+    never moves an existing one; identical files land in the same split. Per class, a split
+    the threshold left empty takes the train images with the lowest hash values."""
+    train: list[ImageRecord] = []
+    validation: list[ImageRecord] = []
+    test: list[ImageRecord] = []
+    for label in dataset.labels:
+        members = sorted(
+            (r for r in dataset.records if r.label == label),
+            key=lambda r: (_unit(r.sha256, seed), r.relpath),
+        )
+        parts: dict[str, list[ImageRecord]] = {"train": [], "validation": [], "test": []}
+        for record in members:
+            u = _unit(record.sha256, seed)
+            name = (
+                "test"
+                if u < test_fraction
+                else "validation" if u < test_fraction + validation_fraction else "train"
+            )
+            parts[name].append(record)
+        for name in ("test", "validation"):
+            if not parts[name] and len(parts["train"]) > 1:
+                parts[name].append(parts["train"].pop(0))
+        train += parts["train"]
+        validation += parts["validation"]
+        test += parts["test"]
+    order = lambda rs: tuple(sorted(rs, key=lambda r: r.relpath))  # noqa: E731
+    return Split(order(train), order(validation), order(test))

@@ -1,0 +1,246 @@
+"""`modelgen new` as one straight line: scan -> split -> train -> export -> evaluate -> render."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tomli_w
+
+from . import __version__
+from .data import Dataset, ImageRecord, Split, load_arrays, scan_folder, split_dataset
+from .evaluate import Evaluation, evaluate
+from .export import Parity, as_float32, check_parity, export_onnx, onnx_predict, onnx_session
+from .progress import NullReporter, Reporter
+from .render import check_output, render_tree, write_project
+from .spec import SAMPLE, ProjectSpec
+from .train import TrainOptions, TrainResult, train
+
+MAX_TEST_IMAGES = 200  # copied into the generated project's tests
+ACCURACY_TOLERANCE = 0.02
+VERSIONED = ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "numpy", "pillow")
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    output: Path
+    dataset: Dataset
+    split: Split
+    training: TrainResult
+    parity: Parity
+    evaluation: Evaluation
+
+
+def scan(spec: ProjectSpec, reporter: Reporter) -> tuple[Dataset, Split]:
+    with reporter.phase("scanning images", total=None) as advance:
+        dataset = scan_folder(
+            spec.data_path,
+            min_images_per_class=spec.min_images_per_class,
+            on_progress=lambda done, total: advance(0, description=f"{done}/{total} files"),
+        )
+    split = split_dataset(
+        dataset,
+        seed=spec.answers.seed,
+        validation_fraction=spec.validation_fraction,
+        test_fraction=spec.test_fraction,
+    )
+    return dataset, split
+
+
+def build_project(spec: ProjectSpec, reporter: Reporter | None = None) -> BuildResult:
+    reporter = reporter or NullReporter()
+    check_output(spec.output_path, force=spec.force)
+    dataset, split = scan(spec, reporter)
+    reporter.info(
+        f"Data: {len(dataset.records)} images in {len(dataset.labels)} classes "
+        f"({len(split.train)} train / {len(split.validation)} validation / {len(split.test)} test)"
+    )
+    for skipped in dataset.skipped:
+        reporter.warn(f"skipped {skipped.relpath}: {skipped.reason}")
+    answers = spec.answers
+    training = train(
+        split,
+        dataset.labels,
+        TrainOptions(
+            time_budget=answers.time_budget,
+            weights=answers.weights,
+            seed=answers.seed,
+            compute=answers.compute,
+        ),
+        reporter,
+    )
+    winner = training.winner
+    test_images = load_arrays([r.path for r in split.test], winner.input_size)
+    truth = np.array([dataset.labels.index(r.label) for r in split.test])
+    with tempfile.TemporaryDirectory(prefix="modelgen-export-") as tmp:
+        onnx_path = Path(tmp) / "model.onnx"
+        with reporter.phase("exporting to ONNX", total=None):
+            model = as_float32(winner.model, winner.architecture)
+            export_onnx(model, onnx_path, winner.input_size)
+            parity = check_parity(model, onnx_path, test_images)
+            probabilities = onnx_predict(onnx_session(onnx_path), test_images)
+        model_bytes = onnx_path.read_bytes()
+    evaluation = evaluate(probabilities, truth, dataset.labels)
+    files = project_files(spec, dataset, split, training, parity, evaluation, model_bytes,
+                          probabilities)
+    write_project(files, spec.output_path, force=spec.force)
+    return BuildResult(spec.output_path, dataset, split, training, parity, evaluation)
+
+
+def _test_subset(split: Split, labels: tuple[str, ...]) -> list[int]:
+    """Indices of the test images copied into the project: all, or a per-class round robin."""
+    by_label = {label: [i for i, r in enumerate(split.test) if r.label == label] for label in labels}
+    chosen: list[int] = []
+    while len(chosen) < min(MAX_TEST_IMAGES, len(split.test)):
+        for label in labels:
+            if by_label[label] and len(chosen) < MAX_TEST_IMAGES:
+                chosen.append(by_label[label].pop(0))
+    return sorted(chosen)
+
+
+def _copied_name(record: ImageRecord) -> str:
+    return f"images/{record.label}/{record.sha256[:16]}{Path(record.relpath).suffix.lower()}"
+
+
+def project_files(
+    spec: ProjectSpec,
+    dataset: Dataset,
+    split: Split,
+    training: TrainResult,
+    parity: Parity,
+    evaluation: Evaluation,
+    model_bytes: bytes,
+    probabilities: np.ndarray,
+) -> dict[str, bytes]:
+    """Every file of the generated project: rendered templates plus data files."""
+    labels = dataset.labels
+    winner = training.winner
+    package = spec.package
+    metrics = evaluation.to_dict()
+    leaderboard = [c.leaderboard_row() for c in training.leaderboard]
+    chosen = _test_subset(split, labels)
+    images = []
+    for i in chosen:
+        record = split.test[i]
+        best = int(np.argmax(probabilities[i]))
+        images.append(
+            {
+                "path": _copied_name(record),
+                "label": record.label,
+                "predicted": labels[best],
+                "score": round(float(probabilities[i][best]), 6),
+            }
+        )
+    subset_accuracy = float(np.mean([item["label"] == item["predicted"] for item in images]))
+    data_summary = {
+        "images": len(dataset.records),
+        "train": len(split.train),
+        "validation": len(split.validation),
+        "test": len(split.test),
+        "skipped": len(dataset.skipped),
+    }
+    context: dict[str, Any] = {
+        "project_name": spec.answers.name,
+        "package": package,
+        "distribution": package.replace("_", "-"),
+        "labels": list(labels),
+        "input_size": winner.input_size,
+        "metrics": metrics,
+        "winner": leaderboard[0],
+        "leaderboard": leaderboard,
+        "skipped": [list(s) for s in training.skipped],
+        "parity": {"max_abs_diff": parity.max_abs_diff, "top1_agreement": parity.top1_agreement},
+        "data": data_summary,
+        "seed": spec.answers.seed,
+    }
+    files = render_tree("image_classification", context)
+    files[f"src/{package}/model.onnx"] = model_bytes
+    files[f"src/{package}/metadata.json"] = _json(
+        {
+            "labels": list(labels),
+            "input_size": winner.input_size,
+            "input_name": "image",
+            "model_sha256": hashlib.sha256(model_bytes).hexdigest(),
+        }
+    )
+    files["tests/data/expected.json"] = _json(
+        {
+            "labels": list(labels),
+            "accuracy": round(subset_accuracy, 6),
+            "tolerance": ACCURACY_TOLERANCE,
+            "images": images,
+        }
+    )
+    for i in chosen:
+        files[f"tests/data/{_copied_name(split.test[i])}"] = split.test[i].path.read_bytes()
+    report = {
+        "test": metrics,
+        "parity": context["parity"] | {"images": parity.images},
+        "leaderboard": leaderboard,
+        "training_seconds": round(training.seconds, 1),
+        "compute": training.compute.describe(),
+    }
+    files["reports/metrics.json"] = _json(report)
+    files["modelgen.toml"] = _modelgen_toml(spec, dataset, split, training, report)
+    return files
+
+
+def _json(value: Any) -> bytes:
+    return (json.dumps(value, indent=2, sort_keys=False) + "\n").encode("utf-8")
+
+
+def _versions() -> dict[str, str]:
+    found = {"modelgen": __version__}
+    for name in VERSIONED:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def _modelgen_toml(
+    spec: ProjectSpec,
+    dataset: Dataset,
+    split: Split,
+    training: TrainResult,
+    report: dict[str, Any],
+) -> bytes:
+    """Answers (paths relative to the project, so the file replays from anywhere), data
+    fingerprint, versions and results."""
+    answers = spec.answers.to_dict()
+    answers["output"] = "."
+    if spec.answers.data != SAMPLE:
+        answers["data"] = Path(os.path.relpath(spec.data_path, spec.output_path)).as_posix()
+    split_of = {r.relpath: name for name in ("train", "validation", "test")
+                for r in getattr(split, name)}
+    document = {
+        "answers": answers,
+        "data": {
+            "fingerprint": dataset.fingerprint,
+            "counts": dataset.counts,
+            "split": {name: len(getattr(split, name)) for name in ("train", "validation", "test")},
+            "skipped": [{"path": s.relpath, "reason": s.reason} for s in dataset.skipped],
+            "files": [
+                {"path": r.relpath, "label": r.label, "sha256": r.sha256, "split": split_of[r.relpath]}
+                for r in sorted(dataset.records, key=lambda r: r.relpath)
+            ],
+        },
+        "model": {
+            "winner": training.winner.name,
+            "input_size": training.winner.input_size,
+            "leaderboard": report["leaderboard"],
+        },
+        "metrics": {"test": {k: report["test"][k] for k in ("accuracy", "macro_accuracy",
+                                                            "log_loss", "support")},
+                    "parity": report["parity"]},
+        "versions": _versions(),
+    }
+    return tomli_w.dumps(document).encode("utf-8")

@@ -1,0 +1,169 @@
+"""The user's answers and the frozen project spec that flows through every stage."""
+
+from __future__ import annotations
+
+import keyword
+import re
+import tomllib
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import UsageError
+from .resources import default_sample
+
+SCENARIOS: dict[str, str] = {
+    "image-classification": "Train an image classifier on a folder of labelled images",
+    "wrap-model": "Wrap an existing ONNX / TensorFlow model",
+}
+AVAILABLE_SCENARIOS = ("image-classification",)
+COMPUTE_TARGETS: dict[str, str] = {
+    "auto": "GPU when TensorFlow sees one, else CPU",
+    "cpu": "CPU only",
+    "gpu": "GPU (fails when none is visible)",
+    "ray": "Ray cluster",
+}
+AVAILABLE_COMPUTE = ("auto", "cpu", "gpu")
+SAMPLE = "sample"
+DEFAULT_TIME_BUDGET = 300
+MIN_TIME_BUDGET = 10
+
+
+@dataclass(frozen=True)
+class Answers:
+    """Every question `modelgen new` asks; saved in the generated project's modelgen.toml."""
+
+    scenario: str = "image-classification"
+    data: str = SAMPLE
+    compute: str = "auto"
+    name: str = "my_classifier"
+    output: str = ""
+    time_budget: int = DEFAULT_TIME_BUDGET
+    weights: str = "auto"
+    seed: int = 42
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+ANSWER_FIELDS = tuple(f.name for f in fields(Answers))
+
+
+@dataclass(frozen=True)
+class ProjectSpec:
+    """The resolved, validated configuration of one run."""
+
+    answers: Answers
+    data_path: Path
+    output_path: Path
+    package: str
+    force: bool = False
+    verbose: bool = False
+    min_images_per_class: int = 10
+    validation_fraction: float = 0.15
+    test_fraction: float = 0.15
+
+    @property
+    def uses_sample(self) -> bool:
+        return self.answers.data == SAMPLE
+
+
+def package_name(name: str) -> str:
+    """The importable package for a project name: 'My Classifier' -> 'my_classifier'."""
+    package = re.sub(r"[^0-9a-zA-Z]+", "_", name.strip()).strip("_").lower()
+    if not package:
+        raise UsageError(
+            f"project name {name!r} has no letters or digits: pass e.g. --name my_classifier"
+        )
+    if package[0].isdigit():
+        package = f"model_{package}"
+    if keyword.iskeyword(package):
+        package = f"{package}_model"
+    return package
+
+
+def load_answers_file(path: Path) -> dict[str, Any]:
+    """Answers from a TOML file: top-level keys, or the [answers] table of a modelgen.toml."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"answers file {path} does not exist: check the --answers path") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"answers file {path} is not valid TOML ({exc}): fix the file") from None
+    if isinstance(data.get("answers"), dict):
+        data = data["answers"]
+    unknown = sorted(set(data) - set(ANSWER_FIELDS))
+    if unknown:
+        raise UsageError(
+            f"answers file {path} has unknown keys {', '.join(unknown)}: "
+            f"expected only {', '.join(ANSWER_FIELDS)}"
+        )
+    return data
+
+
+def make_answers(values: dict[str, Any]) -> Answers:
+    """Validated answers from a mapping (flags, file or prompts merged)."""
+    answers = replace(Answers(), **values)
+    if answers.scenario not in SCENARIOS:
+        raise UsageError(
+            f"unknown scenario {answers.scenario!r}: use --scenario {' or '.join(SCENARIOS)}"
+        )
+    if answers.scenario not in AVAILABLE_SCENARIOS:
+        raise UsageError(
+            f"scenario {answers.scenario!r} ({SCENARIOS[answers.scenario]}) is not available yet: "
+            "use --scenario image-classification"
+        )
+    if answers.compute not in COMPUTE_TARGETS:
+        raise UsageError(
+            f"unknown compute target {answers.compute!r}: use --compute "
+            f"{', '.join(AVAILABLE_COMPUTE)}"
+        )
+    if answers.compute not in AVAILABLE_COMPUTE:
+        raise UsageError(
+            f"compute target {answers.compute!r} is not available yet: use --compute "
+            f"{', '.join(AVAILABLE_COMPUTE)}"
+        )
+    try:
+        budget = int(answers.time_budget)
+        seed = int(answers.seed)
+    except (TypeError, ValueError):
+        raise UsageError(
+            f"time budget {answers.time_budget!r} and seed {answers.seed!r} must be whole numbers"
+        ) from None
+    if budget < MIN_TIME_BUDGET:
+        raise UsageError(
+            f"time budget {budget}s is too short to train anything: "
+            f"use --time-budget {MIN_TIME_BUDGET} or more"
+        )
+    package_name(answers.name)
+    return replace(answers, time_budget=budget, seed=seed, data=str(answers.data))
+
+
+def resolve(
+    answers: Answers, *, cwd: Path, force: bool = False, verbose: bool = False
+) -> ProjectSpec:
+    """Turn answers into a spec: absolute paths, package name; checks the data path exists."""
+    if answers.data == SAMPLE:
+        data_path = default_sample()
+    else:
+        data_path = (cwd / Path(answers.data).expanduser()).resolve()
+        if not data_path.exists():
+            raise UsageError(
+                f"data source {data_path} does not exist: pass --data with a folder that has "
+                "one sub-folder of images per label (or --data sample for the bundled sample)"
+            )
+        if not data_path.is_dir():
+            raise UsageError(
+                f"data source {data_path} is not a folder: pass --data with a folder that has "
+                "one sub-folder of images per label"
+            )
+    output = answers.output or answers.name
+    output_path = (cwd / Path(output).expanduser()).resolve()
+    return ProjectSpec(
+        answers=answers,
+        data_path=data_path,
+        output_path=output_path,
+        package=package_name(answers.name),
+        force=force,
+        verbose=verbose,
+    )
