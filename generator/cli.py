@@ -33,7 +33,7 @@ app = typer.Typer(
     help="Build a tested, shippable image-classifier project from labelled images.",
 )
 console = Console(highlight=False)
-errors = Console(stderr=True, highlight=False)
+errors = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 class RichReporter:

@@ -88,15 +88,18 @@ def build_project(spec: ProjectSpec, reporter: Reporter | None = None) -> BuildR
             probabilities = onnx_predict(onnx_session(onnx_path), test_images)
         model_bytes = onnx_path.read_bytes()
     evaluation = evaluate(probabilities, truth, dataset.labels)
-    files = project_files(spec, dataset, split, training, parity, evaluation, model_bytes,
-                          probabilities)
+    files = project_files(
+        spec, dataset, split, training, parity, evaluation, model_bytes, probabilities
+    )
     write_project(files, spec.output_path, force=spec.force)
     return BuildResult(spec.output_path, dataset, split, training, parity, evaluation)
 
 
 def _test_subset(split: Split, labels: tuple[str, ...]) -> list[int]:
     """Indices of the test images copied into the project: all, or a per-class round robin."""
-    by_label = {label: [i for i, r in enumerate(split.test) if r.label == label] for label in labels}
+    by_label = {
+        label: [i for i, r in enumerate(split.test) if r.label == label] for label in labels
+    }
     chosen: list[int] = []
     while len(chosen) < min(MAX_TEST_IMAGES, len(split.test)):
         for label in labels:
@@ -219,8 +222,9 @@ def _modelgen_toml(
     answers["output"] = "."
     if spec.answers.data != SAMPLE:
         answers["data"] = Path(os.path.relpath(spec.data_path, spec.output_path)).as_posix()
-    split_of = {r.relpath: name for name in ("train", "validation", "test")
-                for r in getattr(split, name)}
+    split_of = {
+        r.relpath: name for name in ("train", "validation", "test") for r in getattr(split, name)
+    }
     document = {
         "answers": answers,
         "data": {
@@ -229,7 +233,12 @@ def _modelgen_toml(
             "split": {name: len(getattr(split, name)) for name in ("train", "validation", "test")},
             "skipped": [{"path": s.relpath, "reason": s.reason} for s in dataset.skipped],
             "files": [
-                {"path": r.relpath, "label": r.label, "sha256": r.sha256, "split": split_of[r.relpath]}
+                {
+                    "path": r.relpath,
+                    "label": r.label,
+                    "sha256": r.sha256,
+                    "split": split_of[r.relpath],
+                }
                 for r in sorted(dataset.records, key=lambda r: r.relpath)
             ],
         },
@@ -238,9 +247,12 @@ def _modelgen_toml(
             "input_size": training.winner.input_size,
             "leaderboard": report["leaderboard"],
         },
-        "metrics": {"test": {k: report["test"][k] for k in ("accuracy", "macro_accuracy",
-                                                            "log_loss", "support")},
-                    "parity": report["parity"]},
+        "metrics": {
+            "test": {
+                k: report["test"][k] for k in ("accuracy", "macro_accuracy", "log_loss", "support")
+            },
+            "parity": report["parity"],
+        },
         "versions": _versions(),
     }
     return tomli_w.dumps(document).encode("utf-8")

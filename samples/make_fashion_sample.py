@@ -45,7 +45,9 @@ def main() -> None:
         folder.mkdir(parents=True)
         indices = np.flatnonzero(labels == code)[:PER_CLASS]
         for index in indices:
-            Image.fromarray(images[index], mode="L").save(folder / f"{name}_{index:05d}.png", optimize=True)
+            Image.fromarray(images[index], mode="L").save(
+                folder / f"{name}_{index:05d}.png", optimize=True
+            )
     shutil.copyfile(COPYRIGHT, TARGET / "LICENSE")
 
 

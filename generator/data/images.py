@@ -15,9 +15,7 @@ RESAMPLE = Image.Resampling.BILINEAR
 def to_rgb(image: Image.Image) -> Image.Image:
     """Apply EXIF orientation, flatten transparency onto white, return an RGB image."""
     image = ImageOps.exif_transpose(image)
-    if image.mode in ("RGBA", "LA", "PA") or (
-        image.mode == "P" and "transparency" in image.info
-    ):
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, rgba)

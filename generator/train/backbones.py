@@ -47,9 +47,11 @@ MOBILENET_V2 = Backbone("mobilenet_v2", input_size=128)
 
 
 def keras_cache_dir() -> Path:
-    """Where keras.applications keeps downloaded weights (honours KERAS_HOME)."""
-    home = os.environ.get("KERAS_HOME") or str(Path("~/.keras").expanduser())
-    return Path(home) / "models"
+    """Where keras.applications keeps downloaded weights: $KERAS_HOME/models, else
+    ~/.keras/models (Keras reads KERAS_HOME once, when it is imported)."""
+    from keras.src.backend import config
+
+    return Path(os.path.expanduser(config.keras_home())) / "models"
 
 
 @dataclass(frozen=True)

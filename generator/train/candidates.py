@@ -12,7 +12,7 @@ import numpy as np
 from ..data.images import load_arrays
 from ..data.scan import ImageRecord
 from ..data.split import Split
-from ..progress import Advance
+from ..progress import Advance, Reporter
 from .backbones import LoadedBackbone
 from .features import FeatureCache
 from .runtime import tensorflow
@@ -54,7 +54,7 @@ class OutOfTime(Exception):
 def _callbacks(deadline: float, advance: Advance, patience: int) -> list[Any]:
     keras = tensorflow().keras
 
-    class Deadline(keras.callbacks.Callback):  # type: ignore[misc,name-defined]
+    class Deadline(keras.callbacks.Callback):  # type: ignore[name-defined]
         def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
             if time.monotonic() > deadline:
                 self.model.stop_training = True
@@ -115,7 +115,9 @@ def _fit(
     return len(history.history["loss"]), float(accuracy), float(loss)
 
 
-def build_transfer(backbone: Any, size: int, n_classes: int, dropout: float) -> tuple[Any, Any, Any]:
+def build_transfer(
+    backbone: Any, size: int, n_classes: int, dropout: float
+) -> tuple[Any, Any, Any]:
     """(feature extractor, head, full model): the full model maps 0..255 RGB to probabilities."""
     keras = tensorflow().keras
     extractor = keras.Sequential(
@@ -140,8 +142,7 @@ def train_transfer(
     *,
     cache: FeatureCache,
     deadline: float,
-    advance_features: Advance,
-    advance_epochs: Advance,
+    reporter: Reporter,
     max_epochs: int = 200,
 ) -> Candidate:
     """Cache frozen-backbone features, train a dense head on them, assemble the full model."""
@@ -150,20 +151,25 @@ def train_transfer(
     dropout, learning_rate = 0.2, 1e-3
     extractor, head, model = build_transfer(loaded.model, size, len(labels), dropout)
     records = [*split.train, *split.validation]
-    cache.fill(records, extractor, size, on_batch=advance_features, deadline=deadline)
+    todo = len(cache.missing(records))
+    if todo < len(records):
+        reporter.info(f"Feature cache: {len(records) - todo} of {len(records)} images reused")
+    with reporter.phase(f"features {loaded.backbone.name}@{size}", total=todo) as advance:
+        cache.fill(records, extractor, size, on_batch=advance, deadline=deadline)
     if cache.missing(records):
         raise OutOfTime("time budget ran out while extracting features (kept for the next run)")
-    epochs, accuracy, loss = _fit(
-        head,
-        (cache.matrix(split.train), _labels_of(split.train, labels)),
-        (cache.matrix(split.validation), _labels_of(split.validation, labels)),
-        n_classes=len(labels),
-        epochs=max_epochs,
-        learning_rate=learning_rate,
-        deadline=deadline,
-        advance=advance_epochs,
-        patience=10,
-    )
+    with reporter.phase(f"{loaded.backbone.name} head", total=max_epochs) as advance:
+        epochs, accuracy, loss = _fit(
+            head,
+            (cache.matrix(split.train), _labels_of(split.train, labels)),
+            (cache.matrix(split.validation), _labels_of(split.validation, labels)),
+            n_classes=len(labels),
+            epochs=max_epochs,
+            learning_rate=learning_rate,
+            deadline=deadline,
+            advance=advance,
+            patience=10,
+        )
     return Candidate(
         name=f"{loaded.backbone.name}-frozen",
         description=f"{loaded.backbone.name} features ({loaded.source}) + dense head",

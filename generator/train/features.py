@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-import time
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -92,7 +92,9 @@ class FeatureCache:
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, suffix=".npz.tmp")
         try:
             with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, keys=np.array(keys), vectors=np.stack([self._vectors[k] for k in keys]))
+                np.savez(
+                    fh, keys=np.array(keys), vectors=np.stack([self._vectors[k] for k in keys])
+                )
             os.replace(tmp, self.path)
         finally:
             if os.path.exists(tmp):

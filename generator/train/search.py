@@ -12,7 +12,7 @@ from ..progress import NullReporter, Reporter
 from .backbones import MOBILENET_V2, Backbone, LoadedBackbone, load_backbone
 from .candidates import Candidate, OutOfTime, cnn_input_size, train_cnn, train_transfer
 from .features import FeatureCache
-from .runtime import Compute, select_compute, seed_everything, tensorflow
+from .runtime import Compute, seed_everything, select_compute, tensorflow
 
 TRANSFER_SHARE = 0.6  # of the budget, when the transfer candidate runs first
 
@@ -55,7 +55,9 @@ def train(
     compute = select_compute(options.compute)
     reporter.info(f"Training on {compute.describe()}, budget {options.time_budget:.0f}s")
     keras = tensorflow().keras
-    keras.mixed_precision.set_global_policy("mixed_float16" if compute.mixed_precision else "float32")
+    keras.mixed_precision.set_global_policy(
+        "mixed_float16" if compute.mixed_precision else "float32"
+    )
     candidates: list[Candidate] = []
     skipped: list[tuple[str, str]] = []
     try:
@@ -99,28 +101,19 @@ def _try_transfer(
     seed_everything(options.seed)
     size = loaded.backbone.input_size
     cache = FeatureCache(f"{loaded.backbone.name}-{size}-{loaded.weights_id}", options.cache_root)
-    records = [*split.train, *split.validation]
-    todo = len(cache.missing(records))
-    if todo < len(records):
-        reporter.info(f"Feature cache: {len(records) - todo} of {len(records)} images reused")
     deadline = start + options.time_budget * TRANSFER_SHARE
     try:
-        with (
-            reporter.phase(f"features {loaded.backbone.name}@{size}", total=todo) as features,
-            reporter.phase(f"{loaded.backbone.name} head", total=options.max_epochs) as epochs,
-        ):
-            return [
-                train_transfer(
-                    loaded,
-                    split,
-                    labels,
-                    cache=cache,
-                    deadline=deadline,
-                    advance_features=features,
-                    advance_epochs=epochs,
-                    max_epochs=options.max_epochs,
-                )
-            ]
+        return [
+            train_transfer(
+                loaded,
+                split,
+                labels,
+                cache=cache,
+                deadline=deadline,
+                reporter=reporter,
+                max_epochs=options.max_epochs,
+            )
+        ]
     except OutOfTime as exc:
         name = f"{loaded.backbone.name}-frozen"
         reporter.warn(f"skipping {name}: {exc}")

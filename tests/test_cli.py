@@ -1,0 +1,108 @@
+"""The command as a user runs it: no terminal, bad inputs, exit codes and messages."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import MakeDataset, tf_env
+
+
+def modelgen(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "generator", *args],
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=tf_env(),
+        timeout=600,
+    )
+
+
+def one_line(stderr: str) -> str:
+    return " ".join(stderr.split())
+
+
+def test_no_terminal_and_missing_answers_exits_2_naming_flags(tmp_path: Path) -> None:
+    done = modelgen("new", "--name", "x", cwd=tmp_path)
+    assert done.returncode == 2
+    message = one_line(done.stderr)
+    assert "no terminal" in message and "--data" in message and "--yes" in message
+    assert "Traceback" not in done.stderr
+
+
+def test_bad_path(tmp_path: Path) -> None:
+    done = modelgen("new", "--yes", "--data", "no/such/folder", cwd=tmp_path)
+    assert done.returncode == 2
+    assert f"data source {tmp_path / 'no/such/folder'} does not exist" in one_line(done.stderr)
+
+
+def test_empty_folder(tmp_path: Path) -> None:
+    (tmp_path / "photos").mkdir()
+    done = modelgen("new", "--yes", "--data", "photos", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "has no label folders" in one_line(done.stderr)
+    assert not (tmp_path / "my_classifier").exists()
+
+
+def test_single_class(tmp_path: Path, make_dataset: MakeDataset) -> None:
+    root = make_dataset({"circle": 12})
+    done = modelgen("new", "--yes", "--data", str(root), cwd=tmp_path)
+    assert done.returncode == 2
+    assert "needs at least 2 classes with images, only 'circle' has images" in one_line(done.stderr)
+
+
+def test_too_few_images(tmp_path: Path, make_dataset: MakeDataset) -> None:
+    root = make_dataset({"circle": 12, "square": 3})
+    done = modelgen("new", "--yes", "--data", str(root), cwd=tmp_path)
+    assert done.returncode == 2
+    assert "'square' has 3" in one_line(done.stderr)
+
+
+def test_non_empty_output_is_refused_before_training(tmp_path: Path) -> None:
+    (tmp_path / "my_classifier").mkdir()
+    (tmp_path / "my_classifier" / "notes.txt").write_text("mine")
+    done = modelgen("new", "--yes", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "is not empty" in one_line(done.stderr) and "--force" in done.stderr
+    assert (tmp_path / "my_classifier" / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--scenario", "wrap-model"], "is not available yet"),
+        (["--compute", "ray"], "is not available yet"),
+        (["--time-budget", "2"], "too short"),
+    ],
+)
+def test_unavailable_choices(tmp_path: Path, args: list[str], message: str) -> None:
+    done = modelgen("new", "--yes", *args, cwd=tmp_path)
+    assert done.returncode == 2
+    assert message in one_line(done.stderr)
+
+
+def test_missing_answers_file(tmp_path: Path) -> None:
+    done = modelgen("new", "--answers", "nope.toml", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "nope.toml does not exist" in one_line(done.stderr)
+
+
+def test_weights_imagenet_offline_exits_2_with_where_to_put_the_file(
+    tmp_path: Path, make_dataset: MakeDataset
+) -> None:
+    root = make_dataset()
+    done = modelgen("new", "--yes", "--data", str(root), "--weights", "imagenet", cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    message = one_line(done.stderr)
+    assert "ImageNet weights for mobilenet_v2 could not be loaded" in message
+    assert "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_128_no_top.h5" in message
+    assert not (tmp_path / "my_classifier").exists()
+
+
+def test_version(tmp_path: Path) -> None:
+    done = modelgen("version", cwd=tmp_path)
+    assert done.returncode == 0 and done.stdout.strip() == "0.1.0"

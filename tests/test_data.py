@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import MakeDataset
+from PIL import Image
+
+from generator.data import preprocess, scan_folder, split_dataset
+from generator.errors import DataError
+
+
+def test_scan_reads_labels_sorted_with_counts(make_dataset: MakeDataset) -> None:
+    root = make_dataset({"zebra": 10, "apple": 11})
+    dataset = scan_folder(root, min_images_per_class=10)
+    assert dataset.labels == ("apple", "zebra")
+    assert dataset.counts == {"apple": 11, "zebra": 10}
+    assert all(r.width == 32 and len(r.sha256) == 64 for r in dataset.records)
+
+
+def test_corrupt_and_non_image_files_are_skipped_and_listed(make_dataset: MakeDataset) -> None:
+    root = make_dataset({"a": 10, "b": 10})
+    good = (root / "a" / "a_000.png").read_bytes()
+    (root / "a" / "truncated.png").write_bytes(good[: len(good) // 2])
+    (root / "a" / "notes.txt").write_text("hello")
+    (root / "b" / "empty.jpg").write_bytes(b"")
+    (root / "README.md").write_text("about the data")
+    dataset = scan_folder(root, min_images_per_class=10)
+    reasons = {s.relpath: s.reason for s in dataset.skipped}
+    assert set(reasons) == {"a/truncated.png", "a/notes.txt", "b/empty.jpg"}
+    assert reasons["b/empty.jpg"] == "empty file (0 bytes)"
+    assert reasons["a/notes.txt"].startswith("not a readable image")
+    assert reasons["a/truncated.png"].startswith("not a readable image")
+    assert dataset.counts == {"a": 10, "b": 10}
+    assert dataset.notes == ("README.md: not inside a label folder, ignored",)
+
+
+def test_no_label_folders(tmp_path: Path) -> None:
+    (tmp_path / "loose.png").write_bytes(b"")
+    with pytest.raises(DataError, match="has no label folders"):
+        scan_folder(tmp_path, min_images_per_class=10)
+
+
+def test_single_class(make_dataset: MakeDataset) -> None:
+    root = make_dataset({"only": 12})
+    (root / "empty").mkdir()
+    with pytest.raises(DataError, match="at least 2 classes.*only 'only' has images.*empty"):
+        scan_folder(root, min_images_per_class=10)
+
+
+def test_class_below_minimum_names_class_and_count(make_dataset: MakeDataset) -> None:
+    root = make_dataset({"a": 12, "b": 4})
+    with pytest.raises(DataError, match="at least 10 readable images, but 'b' has 4"):
+        scan_folder(root, min_images_per_class=10)
+
+
+def test_split_is_stratified_disjoint_and_seeded(make_dataset: MakeDataset) -> None:
+    dataset = scan_folder(make_dataset({"a": 40, "b": 40, "c": 12}), min_images_per_class=10)
+    split = split_dataset(dataset, seed=1, validation_fraction=0.15, test_fraction=0.15)
+    parts = [split.train, split.validation, split.test]
+    paths = [r.relpath for part in parts for r in part]
+    assert sorted(paths) == sorted(r.relpath for r in dataset.records)
+    for label in dataset.labels:
+        assert all(any(r.label == label for r in part) for part in parts), label
+    again = split_dataset(dataset, seed=1, validation_fraction=0.15, test_fraction=0.15)
+    assert again == split
+    other = split_dataset(dataset, seed=2, validation_fraction=0.15, test_fraction=0.15)
+    assert other.test != split.test
+
+
+def test_adding_images_never_moves_existing_test_images(make_dataset: MakeDataset) -> None:
+    root = make_dataset({"a": 50, "b": 50})
+    before = split_dataset(
+        scan_folder(root, min_images_per_class=10),
+        seed=7,
+        validation_fraction=0.15,
+        test_fraction=0.15,
+    )
+    extra = make_dataset({"a": 10, "b": 10}, name="extra", seed=99)
+    for label in ("a", "b"):
+        for path in (extra / label).iterdir():
+            shutil.copy(path, root / label / f"new_{path.name}")
+    after = split_dataset(
+        scan_folder(root, min_images_per_class=10),
+        seed=7,
+        validation_fraction=0.15,
+        test_fraction=0.15,
+    )
+    assert {r.relpath for r in before.test} <= {r.relpath for r in after.test}
+    assert {r.relpath for r in before.train} <= {r.relpath for r in after.train}
+
+
+def test_preprocess_modes_alpha_and_exif() -> None:
+    for mode in ("L", "RGB", "RGBA", "P", "CMYK", "LA"):
+        array = preprocess(Image.new(mode, (40, 30)), 16)
+        assert array.shape == (16, 16, 3) and array.dtype == np.uint8, mode
+    clear = Image.new("RGBA", (4, 4), (0, 0, 0, 0))
+    assert preprocess(clear, 4).min() == 255
+    pixels = np.zeros((10, 20, 3), dtype=np.uint8)
+    pixels[:, :5] = 255
+    image = Image.fromarray(pixels)
+    exif = image.getexif()
+    exif[0x0112] = 6
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", exif=exif)
+    upright = preprocess(Image.open(io.BytesIO(buffer.getvalue())), 20)
+    expected = preprocess(image.transpose(Image.Transpose.ROTATE_270), 20)
+    assert np.array_equal(upright, expected)

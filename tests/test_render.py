@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any
+
+import black
+import pytest
+
+from generator.errors import OutputError, RenderError
+from generator.render import BLACK_MODE, render_tree, write_project
+
+GOLDEN = Path(__file__).parent / "golden" / "image_classification"
+
+CONTEXT: dict[str, Any] = {
+    "project_name": "Shapes demo",
+    "package": "shapes_demo",
+    "distribution": "shapes-demo",
+    "labels": ["circle", "square", "t-shirt/top"],
+    "input_size": 32,
+    "metrics": {
+        "accuracy": 0.9,
+        "macro_accuracy": 0.8889,
+        "log_loss": 0.3012,
+        "support": 10,
+        "labels": ["circle", "square", "t-shirt/top"],
+        "per_class": {
+            "circle": {"precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 4},
+            "square": {"precision": 0.75, "recall": 1.0, "f1": 0.8571, "support": 3},
+            "t-shirt/top": {"precision": 1.0, "recall": 0.6667, "f1": 0.8, "support": 3},
+        },
+        "confusion_matrix": [[4, 0, 0], [0, 3, 0], [0, 1, 2]],
+    },
+    "winner": {"candidate": "small-cnn", "description": "small CNN trained from scratch"},
+    "leaderboard": [
+        {
+            "candidate": "small-cnn",
+            "val_accuracy": 0.95,
+            "val_loss": 0.2,
+            "epochs": 12,
+            "seconds": 4.2,
+        },
+    ],
+    "skipped": [["mobilenet_v2-frozen", "pretrained weights turned off (--weights none)"]],
+    "parity": {"max_abs_diff": 3.1e-7, "top1_agreement": 1.0},
+    "data": {"images": 60, "train": 40, "validation": 10, "test": 10, "skipped": 1},
+    "seed": 42,
+}
+
+
+def test_rendered_project_matches_golden_files(request: pytest.FixtureRequest) -> None:
+    files = render_tree("image_classification", CONTEXT)
+    if request.config.getoption("--update-golden"):
+        for rel, content in files.items():
+            (GOLDEN / rel).parent.mkdir(parents=True, exist_ok=True)
+            (GOLDEN / rel).write_bytes(content)
+    golden = {
+        p.relative_to(GOLDEN).as_posix(): p.read_bytes() for p in GOLDEN.rglob("*") if p.is_file()
+    }
+    assert sorted(files) == sorted(golden), "missing or extra files (--update-golden refreshes)"
+    for rel in sorted(files):
+        if files[rel] != golden[rel]:
+            diff = difflib.unified_diff(
+                golden[rel].decode().splitlines(),
+                files[rel].decode().splitlines(),
+                f"golden/{rel}",
+                f"rendered/{rel}",
+                lineterm="",
+            )
+            pytest.fail("\n".join(diff))
+
+
+def test_rendered_python_is_black_formatted_and_compiles() -> None:
+    files = render_tree("image_classification", CONTEXT)
+    python = {rel: content.decode() for rel, content in files.items() if rel.endswith(".py")}
+    assert "src/shapes_demo/classifier.py" in python
+    for rel, source in python.items():
+        assert black.format_str(source, mode=BLACK_MODE) == source, rel
+        compile(source, rel, "exec")
+
+
+def test_rendering_is_deterministic() -> None:
+    assert render_tree("image_classification", CONTEXT) == render_tree(
+        "image_classification", CONTEXT
+    )
+
+
+def test_missing_template_variable_is_an_error() -> None:
+    with pytest.raises(RenderError, match="failed to render.*undefined"):
+        render_tree("image_classification", {k: v for k, v in CONTEXT.items() if k != "labels"})
+
+
+def test_invalid_python_names_the_template(tmp_path: Path) -> None:
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "bad.py.jinja").write_text("def {{ name }}(:\n")
+    with pytest.raises(RenderError, match="bad.py.jinja rendered invalid Python"):
+        render_tree("broken", {"name": "f"}, root=tmp_path)
+
+
+def test_write_project_creates_the_folder_whole(tmp_path: Path) -> None:
+    out = tmp_path / "proj"
+    write_project({"a.txt": b"1", "src/b.py": b"x = 1\n"}, out, force=False)
+    assert (out / "a.txt").read_bytes() == b"1"
+    assert (out / "src" / "b.py").read_bytes() == b"x = 1\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["proj"]  # no staging folder left
+
+
+def test_write_project_refuses_a_non_empty_folder(tmp_path: Path) -> None:
+    out = tmp_path / "proj"
+    out.mkdir()
+    (out / "mine.txt").write_text("keep me")
+    with pytest.raises(OutputError, match="not empty.*--force"):
+        write_project({"a.txt": b"1"}, out, force=False)
+    assert sorted(p.name for p in out.iterdir()) == ["mine.txt"]
+
+
+def test_force_replaces_generated_files_and_keeps_the_users(tmp_path: Path) -> None:
+    out = tmp_path / "proj"
+    write_project({"a.txt": b"old"}, out, force=False)
+    (out / "mine.txt").write_text("keep me")
+    write_project({"a.txt": b"new"}, out, force=True)
+    assert (out / "a.txt").read_bytes() == b"new"
+    assert (out / "mine.txt").read_text() == "keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["proj"]
+
+
+def test_empty_output_folder_is_used(tmp_path: Path) -> None:
+    out = tmp_path / "proj"
+    out.mkdir()
+    write_project({"a.txt": b"1"}, out, force=False)
+    assert (out / "a.txt").exists()
+
+
+def test_output_that_is_a_file(tmp_path: Path) -> None:
+    (tmp_path / "proj").write_text("x")
+    with pytest.raises(OutputError, match="is a file"):
+        write_project({"a.txt": b"1"}, tmp_path / "proj", force=True)

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from generator.errors import UsageError
+from generator.spec import Answers, load_answers_file, make_answers, package_name, resolve
+
+
+@pytest.mark.parametrize(
+    ("name", "package"),
+    [
+        ("my_classifier", "my_classifier"),
+        ("My Classifier!", "my_classifier"),
+        ("3d-parts", "model_3d_parts"),
+        ("class", "class_model"),
+        ("Ünïcode x", "n_code_x"),
+    ],
+)
+def test_package_name(name: str, package: str) -> None:
+    assert package_name(name) == package
+
+
+def test_package_name_needs_letters() -> None:
+    with pytest.raises(UsageError, match="--name"):
+        package_name("---")
+
+
+def test_defaults_are_valid() -> None:
+    assert make_answers({}) == Answers()
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"scenario": "wrap-model"}, "not available yet"),
+        ({"scenario": "nonsense"}, "unknown scenario"),
+        ({"compute": "ray"}, "not available yet"),
+        ({"compute": "tpu"}, "unknown compute"),
+        ({"time_budget": 3}, "too short"),
+        ({"time_budget": "soon"}, "whole numbers"),
+    ],
+)
+def test_bad_answers_name_the_fix(values: dict[str, object], message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        make_answers(values)
+
+
+def test_answers_file_accepts_a_modelgen_toml(tmp_path: Path) -> None:
+    path = tmp_path / "modelgen.toml"
+    path.write_text('[answers]\nname = "parts"\ntime_budget = 60\n\n[data]\nfingerprint = "x"\n')
+    assert load_answers_file(path) == {"name": "parts", "time_budget": 60}
+
+
+def test_answers_file_errors_name_the_file(tmp_path: Path) -> None:
+    bad = tmp_path / "answers.toml"
+    bad.write_text("name = [unclosed\n")
+    with pytest.raises(UsageError, match="answers.toml.*not valid TOML"):
+        load_answers_file(bad)
+    bad.write_text('nmae = "typo"\n')
+    with pytest.raises(UsageError, match="unknown keys nmae"):
+        load_answers_file(bad)
+    with pytest.raises(UsageError, match="does not exist"):
+        load_answers_file(tmp_path / "missing.toml")
+
+
+def test_resolve_paths(tmp_path: Path) -> None:
+    (tmp_path / "photos").mkdir()
+    spec = resolve(make_answers({"data": "photos", "name": "Parts"}), cwd=tmp_path)
+    assert spec.data_path == tmp_path / "photos"
+    assert spec.output_path == tmp_path / "Parts"
+    assert spec.package == "parts"
+    sample = resolve(make_answers({}), cwd=tmp_path)
+    assert sample.uses_sample and (sample.data_path / "sneaker").is_dir()
+
+
+def test_resolve_refuses_missing_and_file_data(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="does not exist"):
+        resolve(make_answers({"data": "nowhere"}), cwd=tmp_path)
+    (tmp_path / "list.txt").write_text("x")
+    with pytest.raises(UsageError, match="not a folder"):
+        resolve(make_answers({"data": "list.txt"}), cwd=tmp_path)
