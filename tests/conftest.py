@@ -13,6 +13,7 @@ from PIL import Image, ImageDraw
 # Keras reads KERAS_HOME once, at import: point it at an empty folder before any test imports it.
 os.environ["KERAS_HOME"] = tempfile.mkdtemp(prefix="modelgen-tests-keras-")
 REPO = Path(__file__).resolve().parent.parent
+collect_ignore = ["golden"]  # rendered templates: compared as files, not run
 SHARED_WEIGHTS = REPO.parent / "shared" / "weights" / "mobilenet_v2_1.0_no_top.h5"
 
 
