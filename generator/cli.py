@@ -23,7 +23,7 @@ from rich.progress import (
 )
 
 from . import __version__
-from .errors import ModelgenError
+from .errors import ModelgenError, UsageError
 from .progress import Advance
 from .spec import SAMPLE, load_answers_file, make_answers, resolve
 
@@ -175,6 +175,56 @@ def new(
         collected = prompts.collect(given, use_defaults=yes, interactive=interactive)
         spec = resolve(make_answers(collected), cwd=Path.cwd(), force=force, verbose=verbose)
         _build(spec)
+
+
+@app.command()
+def inspect(
+    data: Annotated[Path, typer.Argument(help="Folder with one sub-folder of images per label.")],
+    report: Annotated[
+        Path | None, typer.Option(help="Write a JSON report: every file, its split or problem.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Split seed, as for `new`.")] = 42,
+) -> None:
+    """Check a data source without training: counts, sizes, modes and every problem found."""
+    import json
+
+    from .data import scan_folder, split_dataset
+    from .data.report import dataset_report
+    from .spec import ProjectSpec
+
+    defaults = ProjectSpec  # fractions and minimum count shared with `new`
+    with _exit_codes(False):
+        if not data.is_dir():
+            raise UsageError(f"data source {data} is not a folder: pass a folder of label folders")
+        dataset = scan_folder(
+            data.resolve(),
+            min_images_per_class=defaults.min_images_per_class,
+        )
+        split = split_dataset(
+            dataset,
+            seed=seed,
+            validation_fraction=defaults.validation_fraction,
+            test_fraction=defaults.test_fraction,
+        )
+        summary = dataset_report(dataset, split)
+        console.print(
+            f"{len(dataset.records)} images in {len(dataset.labels)} classes", markup=False
+        )
+        for label, count in summary["counts"].items():
+            console.print(f"  {label}: {count}", markup=False)
+        console.print(
+            "split (train/validation/test): "
+            + "/".join(str(n) for n in summary["split"].values())
+            + f"; sizes {summary['sizes']['min']} to {summary['sizes']['max']}; "
+            + f"modes {summary['modes']}",
+            markup=False,
+        )
+        for problem in summary["problems"]:
+            where = f"{problem['path']}: " if problem["path"] else ""
+            console.print(f"[yellow]skipped[/] {escape(where + problem['problem'])}")
+        if report:
+            report.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+            console.print(f"report written to {escape(str(report))}")
 
 
 def _build(spec: Any) -> None:

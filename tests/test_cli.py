@@ -106,3 +106,28 @@ def test_weights_imagenet_offline_exits_2_with_where_to_put_the_file(
 def test_version(tmp_path: Path) -> None:
     done = modelgen("version", cwd=tmp_path)
     assert done.returncode == 0 and done.stdout.strip() == "0.1.0"
+
+
+def test_inspect_lists_problems_and_writes_a_report(
+    tmp_path: Path, make_dataset: MakeDataset
+) -> None:
+    import json
+
+    root = make_dataset({"circle": 12, "square": 11})
+    (root / "square" / "notes.jpg").write_text("not an image")
+    before = sorted((p, p.stat().st_mtime_ns) for p in root.rglob("*"))
+    done = modelgen("inspect", str(root), "--report", "report.json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "23 images in 2 classes" in done.stdout
+    assert "square/notes.jpg: not a readable image" in " ".join(done.stdout.split())
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["counts"] == {"circle": 12, "square": 11}
+    by_path = {f["path"]: f for f in report["files"]}
+    assert len(by_path) == 24
+    assert by_path["square/notes.jpg"]["status"].startswith("not a readable image")
+    assert {f["split"] for f in report["files"] if f["status"] == "ok"} == {
+        "train",
+        "validation",
+        "test",
+    }
+    assert sorted((p, p.stat().st_mtime_ns) for p in root.rglob("*")) == before

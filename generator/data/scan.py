@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from ..errors import DataError
 from .images import decode
@@ -70,6 +70,8 @@ def _check_file(path: Path) -> tuple[str, Image.Image] | str:
         return "empty file (0 bytes)"
     try:
         image = decode(data)
+    except UnidentifiedImageError:
+        return "not a readable image (not a format Pillow recognises)"
     except Image.DecompressionBombError:
         return f"image larger than {Image.MAX_IMAGE_PIXELS:,} pixels, refused as unsafe"
     except Exception as exc:  # Pillow raises many types for bad data

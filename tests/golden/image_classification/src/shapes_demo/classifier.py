@@ -15,7 +15,7 @@ from typing import Any, Union
 
 import numpy as np
 import onnxruntime as ort
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 ImageInput = Union[str, Path, bytes, Image.Image, np.ndarray]
 
@@ -84,6 +84,10 @@ def _open(image: ImageInput) -> Image.Image:
     try:
         opened = Image.open(io.BytesIO(data))
         opened.load()
+    except UnidentifiedImageError:
+        raise InvalidImageError(
+            f"{source} is not a readable image (not a format Pillow recognises)"
+        ) from None
     except Exception as exc:
         raise InvalidImageError(f"{source} is not a readable image ({exc})") from exc
     return opened
