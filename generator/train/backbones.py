@@ -70,6 +70,15 @@ def _file_id(path: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+def _short_reason(exc: Exception) -> str:
+    """Keras's offline failure repeats the URL; keep the cause ("URL fetch failure on U: None
+    -- [Errno -2] Name or service not known" -> "download failed: [Errno -2] ...")."""
+    text = str(exc).split("\n")[0]
+    if text.startswith("URL fetch failure"):
+        return "download failed: " + text.rpartition(" -- ")[2]
+    return text
+
+
 def load_backbone(backbone: Backbone, weights: str) -> LoadedBackbone | str:
     """The backbone with pretrained weights, or (for --weights auto / none) why there is none.
 
@@ -85,7 +94,7 @@ def load_backbone(backbone: Backbone, weights: str) -> LoadedBackbone | str:
             with contextlib.redirect_stdout(io.StringIO()):
                 model = backbone.build("imagenet")
         except Exception as exc:
-            reason = str(exc).split("\n")[0]
+            reason = _short_reason(exc)
             if weights == "auto":
                 return (
                     f"ImageNet weights for {backbone.name} are not available ({reason}); "
