@@ -222,9 +222,7 @@ def _modelgen_toml(
     answers["output"] = "."
     if spec.answers.data != SAMPLE:
         answers["data"] = Path(os.path.relpath(spec.data_path, spec.output_path)).as_posix()
-    split_of = {
-        r.relpath: name for name in ("train", "validation", "test") for r in getattr(split, name)
-    }
+    split_of = split.split_of()
     document = {
         "answers": answers,
         "data": {

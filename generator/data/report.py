@@ -11,9 +11,7 @@ from .split import Split
 
 def dataset_report(dataset: Dataset, split: Split) -> dict[str, Any]:
     """A JSON-ready report: one entry per file found, with its split or why it is skipped."""
-    split_of = {
-        r.relpath: name for name in ("train", "validation", "test") for r in getattr(split, name)
-    }
+    split_of = split.split_of()
     files: list[dict[str, Any]] = [
         {
             "path": r.relpath,

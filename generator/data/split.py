@@ -14,6 +14,12 @@ class Split:
     validation: tuple[ImageRecord, ...]
     test: tuple[ImageRecord, ...]
 
+    def split_of(self) -> dict[str, str]:
+        """{relative path: "train" | "validation" | "test"}"""
+        return {
+            r.relpath: name for name in ("train", "validation", "test") for r in getattr(self, name)
+        }
+
 
 def _unit(sha256: str, seed: int) -> float:
     """A number in [0, 1) fixed by the image content and the seed."""
