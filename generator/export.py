@@ -77,8 +77,10 @@ def onnx_predict(session: Any, images: np.ndarray, batch_size: int = 64) -> np.n
 
 def check_parity(
     model: Any, onnx_path: Path, images: np.ndarray, tolerance: float = MAX_ABS_DIFF
-) -> Parity:
-    """Compare Keras and ONNX probabilities on the same images; raise when they differ."""
+) -> tuple[Parity, np.ndarray]:
+    """Compare Keras and ONNX probabilities on the same images; raise when they differ.
+
+    Returns the parity figures and the ONNX probabilities (what the test metrics use)."""
     keras_probs = np.concatenate(
         [
             np.asarray(model.predict_on_batch(images[i : i + 64].astype(np.float32)))
@@ -95,4 +97,4 @@ def check_parity(
             f"(max probability difference {diff:.2e} > {tolerance:.0e}, top-1 agreement "
             f"{agreement:.1%}): report this with the model and versions"
         )
-    return parity
+    return parity, onnx_probs

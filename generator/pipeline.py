@@ -17,7 +17,7 @@ import tomli_w
 from . import __version__
 from .data import Dataset, ImageRecord, Split, load_arrays, scan_folder, split_dataset
 from .evaluate import Evaluation, evaluate
-from .export import Parity, as_float32, check_parity, export_onnx, onnx_predict, onnx_session
+from .export import Parity, as_float32, check_parity, export_onnx
 from .progress import NullReporter, Reporter
 from .render import check_output, render_tree, write_project
 from .spec import SAMPLE, ProjectSpec
@@ -84,8 +84,7 @@ def build_project(spec: ProjectSpec, reporter: Reporter | None = None) -> BuildR
         with reporter.phase("exporting to ONNX", total=None):
             model = as_float32(winner.model, winner.architecture)
             export_onnx(model, onnx_path, winner.input_size)
-            parity = check_parity(model, onnx_path, test_images)
-            probabilities = onnx_predict(onnx_session(onnx_path), test_images)
+            parity, probabilities = check_parity(model, onnx_path, test_images)
         model_bytes = onnx_path.read_bytes()
     evaluation = evaluate(probabilities, truth, dataset.labels)
     files = project_files(

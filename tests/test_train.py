@@ -105,7 +105,8 @@ def test_export_parity_and_float32_copy_of_a_mixed_precision_model(tmp_path: Pat
     )
     path = tmp_path / "m.onnx"
     export_onnx(plain, path, 32)
-    parity = check_parity(plain, path, images)
+    parity, probabilities = check_parity(plain, path, images)
+    assert probabilities.shape == (6, 3)
     assert parity.images == 6 and parity.max_abs_diff <= 1e-4 and parity.top1_agreement == 1.0
     session = onnx_session(path)
     assert session.get_inputs()[0].name == "image"
