@@ -190,21 +190,20 @@ def inspect(
 
     from .data import scan_folder, split_dataset
     from .data.report import dataset_report
-    from .spec import ProjectSpec
+    from .spec import MIN_IMAGES_PER_CLASS, TEST_FRACTION, VALIDATION_FRACTION
 
-    defaults = ProjectSpec  # fractions and minimum count shared with `new`
     with _exit_codes(False):
         if not data.is_dir():
             raise UsageError(f"data source {data} is not a folder: pass a folder of label folders")
         dataset = scan_folder(
             data.resolve(),
-            min_images_per_class=defaults.min_images_per_class,
+            min_images_per_class=MIN_IMAGES_PER_CLASS,
         )
         split = split_dataset(
             dataset,
             seed=seed,
-            validation_fraction=defaults.validation_fraction,
-            test_fraction=defaults.test_fraction,
+            validation_fraction=VALIDATION_FRACTION,
+            test_fraction=TEST_FRACTION,
         )
         summary = dataset_report(dataset, split)
         console.print(

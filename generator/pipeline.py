@@ -227,7 +227,7 @@ def _modelgen_toml(
         "data": {
             "fingerprint": dataset.fingerprint,
             "counts": dataset.counts,
-            "split": {name: len(getattr(split, name)) for name in ("train", "validation", "test")},
+            "split": split.sizes(),
             "skipped": [{"path": s.relpath, "reason": s.reason} for s in dataset.skipped],
             "files": [
                 {

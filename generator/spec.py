@@ -27,6 +27,9 @@ AVAILABLE_COMPUTE = ("auto", "cpu", "gpu")
 SAMPLE = "sample"
 DEFAULT_TIME_BUDGET = 300
 MIN_TIME_BUDGET = 10
+MIN_IMAGES_PER_CLASS = 10
+VALIDATION_FRACTION = 0.15
+TEST_FRACTION = 0.15
 
 
 @dataclass(frozen=True)
@@ -59,9 +62,9 @@ class ProjectSpec:
     package: str
     force: bool = False
     verbose: bool = False
-    min_images_per_class: int = 10
-    validation_fraction: float = 0.15
-    test_fraction: float = 0.15
+    min_images_per_class: int = MIN_IMAGES_PER_CLASS
+    validation_fraction: float = VALIDATION_FRACTION
+    test_fraction: float = TEST_FRACTION
 
     @property
     def uses_sample(self) -> bool:

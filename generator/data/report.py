@@ -41,7 +41,7 @@ def dataset_report(dataset: Dataset, split: Split) -> dict[str, Any]:
         "fingerprint": dataset.fingerprint,
         "labels": list(dataset.labels),
         "counts": dataset.counts,
-        "split": {name: len(getattr(split, name)) for name in ("train", "validation", "test")},
+        "split": split.sizes(),
         "modes": dict(sorted(Counter(r.mode for r in dataset.records).items())),
         "sizes": {
             "min": [min(r.width for r in dataset.records), min(r.height for r in dataset.records)],

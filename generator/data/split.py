@@ -14,11 +14,15 @@ class Split:
     validation: tuple[ImageRecord, ...]
     test: tuple[ImageRecord, ...]
 
+    def parts(self) -> dict[str, tuple[ImageRecord, ...]]:
+        return {"train": self.train, "validation": self.validation, "test": self.test}
+
+    def sizes(self) -> dict[str, int]:
+        return {name: len(records) for name, records in self.parts().items()}
+
     def split_of(self) -> dict[str, str]:
         """{relative path: "train" | "validation" | "test"}"""
-        return {
-            r.relpath: name for name in ("train", "validation", "test") for r in getattr(self, name)
-        }
+        return {r.relpath: name for name, records in self.parts().items() for r in records}
 
 
 def _unit(sha256: str, seed: int) -> float:
