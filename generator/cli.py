@@ -20,7 +20,9 @@ from rich.progress import (
     SpinnerColumn,
     TextColumn,
     TimeElapsedColumn,
+    TimeRemainingColumn,
 )
+from rich.table import Table
 
 from . import __version__
 from .errors import ModelgenError, UsageError
@@ -68,7 +70,7 @@ def _quiet_native_stderr(enabled: bool) -> Iterator[Path | None]:
     if not enabled:
         yield None
         return
-    from .train.features import cache_dir
+    from .train.store import cache_dir
 
     log = cache_dir() / "last-run.log"
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -237,6 +239,8 @@ def _build(spec: Any) -> None:
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
+        TextColumn("left"),
+        TimeRemainingColumn(),
         console=console,
         transient=False,
     )
@@ -245,8 +249,24 @@ def _build(spec: Any) -> None:
     t = result.training
     winner = t.winner
     console.print()
+    table = Table("candidate", "stage", "settings", "val acc", "val loss", "epochs", "seconds")
+    for c in t.leaderboard[:8]:
+        settings = ", ".join(f"{k}={v}" for k, v in sorted(c.settings.items()))
+        table.add_row(
+            c.name,
+            c.stage,
+            settings,
+            f"{c.val_accuracy:.4f}",
+            f"{c.val_loss:.4f}",
+            str(c.epochs),
+            f"{c.seconds:.1f}",
+        )
+    console.print(table)
+    if len(t.leaderboard) > 8:
+        console.print(f"({len(t.leaderboard) - 8} more trials in modelgen.toml)")
     console.print(
-        f"[green]Done[/] in {t.seconds:.0f}s of training. Winner: [bold]{winner.name}[/] "
+        f"[green]Done[/] in {t.seconds:.0f}s of training (budget {spec.answers.time_budget:.0f}s"
+        f"{', cut short by it' if t.deadline_cut else ''}). Winner: [bold]{winner.name}[/] "
         f"(validation accuracy {winner.val_accuracy:.3f})"
     )
     e = result.evaluation

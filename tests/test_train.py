@@ -2,23 +2,33 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import MakeDataset
 
-from generator.data import load_arrays, scan_folder, split_dataset
+from generator.data import Split, load_arrays, scan_folder, split_dataset
 from generator.errors import ComputeError, UsageError, WeightsError
 from generator.export import as_float32, check_parity, export_onnx, onnx_predict, onnx_session
 from generator.progress import NullReporter
 from generator.train import TrainOptions, train
-from generator.train.backbones import MOBILENET_V2, Backbone, keras_cache_dir, load_backbone
+from generator.train.backbones import (
+    MOBILENET_V2,
+    REGISTRY,
+    keras_cache_dir,
+    load_backbone,
+    mobilenet_v2,
+    registry,
+    weights_for,
+)
 from generator.train.candidates import build_cnn
-from generator.train.features import FeatureCache
+from generator.train.features import feature_cache, pixel_cache
 from generator.train.runtime import select_compute, tensorflow
+from generator.train.store import batches
 
-TINY = Backbone("mobilenet_v2", input_size=96)
+TINY = mobilenet_v2(96)
 
 
 def _save_legacy_h5(model: object, path: Path) -> None:
@@ -74,18 +84,97 @@ def test_gpu_asked_for_and_absent_is_a_clear_error() -> None:
     assert select_compute("auto").device == "cpu"
 
 
-def test_feature_cache_embeds_only_new_images(make_dataset: MakeDataset, tmp_path: Path) -> None:
+def test_store_embeds_only_new_images_and_survives_a_torn_write(
+    make_dataset: MakeDataset, tmp_path: Path
+) -> None:
     dataset = scan_folder(make_dataset({"a": 10, "b": 10}), min_images_per_class=10)
-    keras = tensorflow().keras
-    extractor = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.GlobalAveragePooling2D()])
     records = list(dataset.records)
-    first = FeatureCache("k", tmp_path)
-    assert first.fill(records[:15], extractor, 32) == 15
-    second = FeatureCache("k", tmp_path)  # reloaded from disk
+    means = lambda batch: batch.astype(np.float32).mean(axis=(1, 2))  # noqa: E731
+    first = feature_cache("k", 3, tmp_path)
+    assert first.fill(records[:15], 32, means, batch_size=4) == 15
+    second = feature_cache("k", 3, tmp_path)  # reloaded from disk
     assert second.missing(records[:15]) == []
-    assert second.fill(records, extractor, 32) == 5
+    assert second.fill(records, 32, means) == 5
     expected = load_arrays([r.path for r in records], 32).mean(axis=(1, 2))
-    np.testing.assert_allclose(second.matrix(records), expected, rtol=1e-5)
+    np.testing.assert_allclose(second.take(records), expected, rtol=1e-5)
+    # A run killed mid-write leaves a partial row and a key without its row: both dropped.
+    with (second.path / "rows.bin").open("ab") as fh:
+        fh.write(b"\0" * 5)
+    with (second.path / "keys.txt").open("a") as fh:
+        fh.write("f" * 64 + "\n")
+    third = feature_cache("k", 3, tmp_path)
+    assert len(third) == 20 and third.missing(records) == []
+    np.testing.assert_allclose(third.take(records), expected, rtol=1e-5)
+    other_shape = feature_cache("k", 4, tmp_path)  # a header that does not match: start afresh
+    assert len(other_shape) == 0
+
+
+def test_pixel_batches_stream_from_the_store(make_dataset: MakeDataset, tmp_path: Path) -> None:
+    dataset = scan_folder(make_dataset({"a": 10, "b": 10}), min_images_per_class=10)
+    records = list(dataset.records)
+    store = pixel_cache(32, tmp_path)
+    store.fill(records, 32)
+    y = np.arange(len(records), dtype=np.float32)
+    data = batches(store, records, y, batch_size=8, shuffle_seed=1)
+    seen = np.concatenate([data[i][1] for i in range(len(data))])
+    assert len(data) == 3 and sorted(seen.tolist()) == y.tolist()
+    x, labels = data[0]
+    expected = load_arrays([records[int(i)].path for i in labels], 32)
+    np.testing.assert_array_equal(x, expected.astype(np.float32))
+    again = batches(store, records, y, batch_size=8, shuffle_seed=1)
+    np.testing.assert_array_equal(again[0][1], labels)  # same seed, same order
+
+
+def test_registry_names_the_files_keras_downloads(monkeypatch: pytest.MonkeyPatch) -> None:
+    from keras.src.utils import file_utils
+
+    asked: list[tuple[str, str]] = []
+
+    def fake_get_file(fname: str, origin: str, **kwargs: object) -> str:
+        asked.append((fname, origin))
+        raise OSError("offline")
+
+    monkeypatch.setattr(file_utils, "get_file", fake_get_file)
+    names = [b.name for b in REGISTRY]
+    assert names == [
+        "mobilenet_v2",
+        "mobilenet_v3_small",
+        "mobilenet_v3_large",
+        "efficientnet_v2_b0",
+        "resnet50_v2",
+    ]
+    for backbone in REGISTRY:
+        small = replace(backbone, input_size=64)
+        with pytest.raises(OSError):
+            small.build("imagenet")
+        fname, origin = asked.pop()
+        expected = backbone.weights_file.replace("_128_", "_224_")  # MobileNetV2 by size
+        if backbone.name == "mobilenet_v2":
+            assert fname == mobilenet_v2(224).weights_file
+        else:
+            assert fname == expected
+        assert origin == replace(backbone, weights_file=fname).weights_url
+        features = small.build(None).output_shape[-1]
+        assert isinstance(features, int) and features >= 576
+
+
+def test_weights_path_is_matched_to_its_backbone(tmp_path: Path) -> None:
+    v2, v3 = REGISTRY[0], REGISTRY[1]
+    mine = tmp_path / "mobilenet_v2_1.0_no_top.h5"
+    mine.write_bytes(b"x")
+    assert weights_for(v2, str(mine)) == str(mine)
+    assert weights_for(v3, str(mine)) == "auto"
+    folder = tmp_path / "models"
+    folder.mkdir()
+    (folder / v3.weights_file).write_bytes(b"x")
+    assert weights_for(v3, str(folder)) == str(folder / v3.weights_file)
+    assert weights_for(v2, str(folder)) == "auto"
+    odd = tmp_path / "weights.h5"
+    odd.write_bytes(b"x")
+    with pytest.raises(UsageError, match="does not say which backbone"):
+        weights_for(v2, str(odd))
+    with pytest.raises(UsageError, match="unknown backbone vgg16"):
+        registry(["vgg16"])
 
 
 def test_export_parity_and_float32_copy_of_a_mixed_precision_model(tmp_path: Path) -> None:
@@ -113,36 +202,73 @@ def test_export_parity_and_float32_copy_of_a_mixed_precision_model(tmp_path: Pat
     assert onnx_predict(session, images).shape == (6, 3)
 
 
-def test_train_without_weights_trains_the_cnn_and_says_why(make_dataset: MakeDataset) -> None:
-    dataset = scan_folder(make_dataset(), min_images_per_class=10)
-    split = split_dataset(dataset, seed=0, validation_fraction=0.2, test_fraction=0.2)
+def _tiny_split(make_dataset: MakeDataset, **counts: int) -> tuple[tuple[str, ...], Split]:
+    dataset = scan_folder(make_dataset(counts or None), min_images_per_class=10)
+    return dataset.labels, split_dataset(
+        dataset, seed=0, validation_fraction=0.2, test_fraction=0.2
+    )
+
+
+def test_search_without_weights_compares_the_convnets_within_budget(
+    make_dataset: MakeDataset,
+) -> None:
+    labels, split = _tiny_split(make_dataset)
+    reporter = NullReporter()
+    budget = 40
+    result = train(split, labels, TrainOptions(time_budget=budget, weights="none"), reporter)
+    assert result.seconds <= budget * 1.15
+    finals = [c for c in result.leaderboard if c.stage == "final"]
+    assert {c.name for c in finals} == {"small-cnn", "separable-cnn"}
+    assert result.winner is result.leaderboard[0] and result.winner.stage == "final"
+    assert len(result.leaderboard) >= 3
+    assert [name for name, _ in result.skipped] == [f"{b.name}-frozen" for b in REGISTRY]
+    assert any(m.startswith("Plan (about") for m in reporter.messages)
+    ranks = [(-c.val_accuracy, c.val_loss) for c in finals]
+    assert ranks == sorted(ranks)
+    # the winner's recorded score is its model's score on the validation split
+    x = load_arrays([r.path for r in split.validation], result.winner.input_size)
+    y = np.array([labels.index(r.label) for r in split.validation])
+    accuracy = np.mean(result.winner.model.predict_on_batch(x.astype("float32")).argmax(1) == y)
+    assert accuracy == pytest.approx(result.winner.val_accuracy, abs=1e-6)
+
+
+def test_same_data_seed_and_budget_give_the_same_model(make_dataset: MakeDataset) -> None:
+    labels, split = _tiny_split(make_dataset)
+    options = TrainOptions(time_budget=25, weights="none", cnns=("small-cnn",))
+    first, second = (train(split, labels, options) for _ in range(2))
+    assert not first.deadline_cut and not second.deadline_cut
+    rows = [
+        [{k: v for k, v in c.leaderboard_row().items() if k != "seconds"} for c in r.leaderboard]
+        for r in (first, second)
+    ]
+    assert rows[0] == rows[1]
+    for a, b in zip(
+        first.winner.model.get_weights(), second.winner.model.get_weights(), strict=True
+    ):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_transfer_search_and_fine_tuning_with_the_stand_in_weights(
+    make_dataset: MakeDataset, shared_weights: Path
+) -> None:
+    labels, split = _tiny_split(make_dataset, circle=20, square=20, triangle=20)
     reporter = NullReporter()
     result = train(
         split,
-        dataset.labels,
-        TrainOptions(time_budget=60, weights="none", max_epochs=15),
+        labels,
+        TrainOptions(
+            time_budget=90, weights=str(shared_weights), backbones=("mobilenet_v2",), cnns=()
+        ),
         reporter,
     )
-    assert result.winner.name == "small-cnn"
-    assert result.winner.input_size == 32
-    assert result.skipped == (
-        ("mobilenet_v2-frozen", "pretrained weights turned off (--weights none)"),
-    )
-    assert any("skipping mobilenet_v2-frozen" in m for m in reporter.messages)
-    assert 0.0 <= result.winner.val_accuracy <= 1.0
-
-
-def test_transfer_candidate_with_the_stand_in_weights(
-    make_dataset: MakeDataset, shared_weights: Path
-) -> None:
-    dataset = scan_folder(make_dataset(), min_images_per_class=10)
-    split = split_dataset(dataset, seed=0, validation_fraction=0.2, test_fraction=0.2)
-    result = train(
-        split,
-        dataset.labels,
-        TrainOptions(time_budget=120, weights=str(shared_weights), max_epochs=20),
-    )
-    names = {c.name for c in result.leaderboard}
-    assert names == {"mobilenet_v2-frozen", "small-cnn"}
-    transfer = next(c for c in result.leaderboard if c.name == "mobilenet_v2-frozen")
-    assert transfer.input_size == MOBILENET_V2.input_size
+    stages = {c.stage for c in result.leaderboard}
+    assert "fine-tuned" in stages and "final" in stages
+    assert any(s.startswith("halving rung") for s in stages)
+    assert result.winner.input_size == MOBILENET_V2.input_size
+    assert any(m.startswith("Fine-tuning") for m in reporter.messages)
+    # whether fine-tuning was kept or undone, the winner scores what it recorded
+    x = load_arrays([r.path for r in split.validation], result.winner.input_size)
+    y = np.array([labels.index(r.label) for r in split.validation])
+    accuracy = np.mean(result.winner.model.predict_on_batch(x.astype("float32")).argmax(1) == y)
+    assert accuracy == pytest.approx(result.winner.val_accuracy, abs=1e-6)
+    assert result.seconds <= 90 * 1.15

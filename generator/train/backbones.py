@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import io
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,37 +14,139 @@ from typing import Any
 from ..errors import UsageError, WeightsError
 from .runtime import tensorflow
 
+KERAS_WEIGHTS = "https://storage.googleapis.com/tensorflow/keras-applications/"
+
 
 @dataclass(frozen=True)
 class Backbone:
-    """A Keras application used as a frozen feature extractor."""
+    """A Keras application used as a frozen feature extractor (and fine-tuned at the top)."""
 
     name: str
+    application: str  # the keras.applications function
     input_size: int
-
-    @property
-    def weights_file(self) -> str:
-        return f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_{self.input_size}_no_top.h5"
+    weights_file: str  # the no-top file name keras.applications downloads and caches
+    weights_folder: str  # its folder under KERAS_WEIGHTS
+    scale_inputs: bool  # True: the caller maps 0..255 to -1..1; False: built into the model
+    fine_tune_layers: int  # top layers unfrozen when fine-tuning
+    options: tuple[tuple[str, Any], ...] = ()
 
     @property
     def weights_url(self) -> str:
-        from keras.src.applications import mobilenet_v2
-
-        return str(mobilenet_v2.BASE_WEIGHT_PATH) + self.weights_file
+        return KERAS_WEIGHTS + self.weights_folder + "/" + self.weights_file
 
     def build(self, weights: str | None) -> Any:
-        """The backbone with global average pooling; preprocessing is added by the caller."""
+        """The backbone with global average pooling; 0..255 scaling is added by the caller
+        when scale_inputs is set."""
         tf = tensorflow()
-        return tf.keras.applications.MobileNetV2(
+        factory = getattr(tf.keras.applications, self.application)
+        return factory(
             input_shape=(self.input_size, self.input_size, 3),
-            alpha=1.0,
             include_top=False,
             weights=weights,
             pooling="avg",
+            **dict(self.options),
         )
 
+    def matches(self, file_name: str) -> bool:
+        """Whether a weights file's name says it is for this backbone."""
+        plain = file_name.lower().replace("-", "_")
+        return plain.startswith(self.name) or plain == self.weights_file.lower()
 
-MOBILENET_V2 = Backbone("mobilenet_v2", input_size=128)
+
+def mobilenet_v2(size: int) -> Backbone:
+    return Backbone(
+        "mobilenet_v2",
+        "MobileNetV2",
+        size,
+        f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_{size}_no_top.h5",
+        "mobilenet_v2",
+        scale_inputs=True,
+        fine_tune_layers=30,
+        options=(("alpha", 1.0),),
+    )
+
+
+MOBILENET_V2 = mobilenet_v2(128)
+
+# Cheapest first: the search extracts features in this order while the budget allows.
+REGISTRY: tuple[Backbone, ...] = (
+    MOBILENET_V2,
+    Backbone(
+        "mobilenet_v3_small",
+        "MobileNetV3Small",
+        224,
+        "weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5",
+        "mobilenet_v3",
+        scale_inputs=False,
+        fine_tune_layers=25,
+        options=(("include_preprocessing", True),),
+    ),
+    Backbone(
+        "mobilenet_v3_large",
+        "MobileNetV3Large",
+        224,
+        "weights_mobilenet_v3_large_224_1.0_float_no_top_v2.h5",
+        "mobilenet_v3",
+        scale_inputs=False,
+        fine_tune_layers=25,
+        options=(("include_preprocessing", True),),
+    ),
+    Backbone(
+        "efficientnet_v2_b0",
+        "EfficientNetV2B0",
+        224,
+        "efficientnetv2-b0_notop.h5",
+        "efficientnet_v2",
+        scale_inputs=False,
+        fine_tune_layers=30,
+        options=(("include_preprocessing", True),),
+    ),
+    Backbone(
+        "resnet50_v2",
+        "ResNet50V2",
+        224,
+        "resnet50v2_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        "resnet",
+        scale_inputs=True,
+        fine_tune_layers=20,
+    ),
+)
+
+
+def registry(names: Sequence[str] | None = None) -> tuple[Backbone, ...]:
+    """The registry, or the named part of it (unknown names are a usage error)."""
+    if not names:
+        return REGISTRY
+    known = {b.name: b for b in REGISTRY}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise UsageError(f"unknown backbone {', '.join(unknown)}: choose from {', '.join(known)}")
+    return tuple(known[n] for n in names)
+
+
+def weights_for(backbone: Backbone, weights: str) -> str:
+    """--weights as it applies to one backbone: auto|imagenet|none stay as they are; a folder
+    supplies the files named as Keras names them; a file is for the backbone its name starts
+    with (the others fall back to auto)."""
+    if weights in ("auto", "imagenet", "none"):
+        return weights
+    path = Path(weights).expanduser()
+    if path.is_dir():
+        found = path / backbone.weights_file
+        return str(found) if found.is_file() else "auto"
+    if not path.exists():
+        raise UsageError(
+            f"weights file {path} does not exist: pass --weights with the path of a no-top "
+            ".h5 file (or a folder of them), or --weights auto|imagenet|none"
+        )
+    if not any(b.matches(path.name) for b in REGISTRY):
+        raise UsageError(
+            f"weights file {path} does not say which backbone it is for: name it after one "
+            f"of {', '.join(b.name for b in REGISTRY)} (e.g. {MOBILENET_V2.name}_1.0_no_top.h5) "
+            "or use the file name Keras uses, such as "
+            f"{MOBILENET_V2.weights_file}"
+        )
+    return str(path) if backbone.matches(path.name) else "auto"
 
 
 def keras_cache_dir() -> Path:
@@ -60,6 +163,7 @@ class LoadedBackbone:
     model: Any
     weights_id: str  # stable id of the weights, part of the feature-cache key
     source: str  # said to the user
+    weights_name: str  # short and machine-independent, for the generated project
 
 
 def _file_id(path: Path) -> str:
@@ -90,9 +194,14 @@ def load_backbone(backbone: Backbone, weights: str) -> LoadedBackbone | str:
     if weights in ("auto", "imagenet"):
         cached = keras_cache_dir() / backbone.weights_file
         try:
-            # Keras prints "Downloading data from ..." before it fails offline.
+            # The file first (found in the Keras cache, or downloaded there), then the model:
+            # offline, a missing file costs no model build. Keras prints "Downloading data
+            # from ..." before it fails.
             with contextlib.redirect_stdout(io.StringIO()):
-                model = backbone.build("imagenet")
+                found = tensorflow().keras.utils.get_file(
+                    backbone.weights_file, backbone.weights_url, cache_subdir="models"
+                )
+            model = backbone.build(found)
         except Exception as exc:
             reason = _short_reason(exc)
             if weights == "auto":
@@ -106,7 +215,9 @@ def load_backbone(backbone: Backbone, weights: str) -> LoadedBackbone | str:
                 "or use --weights auto to go on without them"
             ) from None
         weights_id = _file_id(cached) if cached.is_file() else "imagenet"
-        return LoadedBackbone(backbone, model, weights_id, f"ImageNet weights ({cached})")
+        return LoadedBackbone(
+            backbone, model, weights_id, f"ImageNet weights ({cached})", "ImageNet weights"
+        )
     path = Path(weights).expanduser()
     if not path.is_file():
         raise UsageError(
@@ -121,4 +232,6 @@ def load_backbone(backbone: Backbone, weights: str) -> LoadedBackbone | str:
             f"weights file {path} does not fit {backbone.name} at {backbone.input_size}px "
             f"({reason}): pass a no-top .h5 file such as {backbone.weights_file}"
         ) from None
-    return LoadedBackbone(backbone, model, _file_id(path), f"weights file {path}")
+    return LoadedBackbone(
+        backbone, model, _file_id(path), f"weights file {path}", f"weights {path.name}"
+    )

@@ -65,3 +65,5 @@ def seed_everything(seed: int) -> None:
     """Same seed, same data, same budget on CPU -> same weights (GPU kernels may still vary)."""
     tf = tensorflow()
     tf.keras.utils.set_random_seed(seed)
+    # Multi-threaded CPU reductions otherwise add in a varying order.
+    tf.config.experimental.enable_op_determinism()

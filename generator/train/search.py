@@ -1,20 +1,56 @@
-"""Train every affordable candidate within the time budget; the best on validation wins."""
+"""Search for the best classifier within the time budget.
+
+1. Probe: load every backbone that has weights, time a batch through it and a training step
+   of each from-scratch net. 2. Plan the budget (plan.py) and say it. 3. Embed images once
+   (cached on disk), run successive halving over head settings on the cached features and
+   over convnet settings on cached pixels; the survivor of each family trains on with early
+   stopping. 4. Fine-tune the best pretrained candidate, kept only if validation improves.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+
+from ..data.images import load_array
+from ..data.scan import ImageRecord
 from ..data.split import Split
 from ..progress import NullReporter, Reporter
-from .backbones import MOBILENET_V2, Backbone, LoadedBackbone, load_backbone
-from .candidates import Candidate, OutOfTime, cnn_input_size, train_cnn, train_transfer
-from .features import FeatureCache
+from .backbones import LoadedBackbone, load_backbone, registry, weights_for
+from .candidates import (
+    CNN_ARCHITECTURES,
+    Candidate,
+    CnnConfig,
+    Data,
+    HeadConfig,
+    Trial,
+    build_extractor,
+    cnn_input_size,
+    cnn_trial,
+    config_grid,
+    fine_tune_trial,
+    head_trial,
+    rank,
+    transfer_candidate,
+)
+from .features import feature_cache, pixel_cache
+from .plan import ETA, Estimate, FamilyPlan, Plan, make_plan
 from .runtime import Compute, seed_everything, select_compute, tensorflow
+from .store import ArrayStore, cache_dir
 
-TRANSFER_SHARE = 0.6  # of the budget, when the transfer candidate runs first
+PROBE_BATCH = 16
+HEAD_TRIAL_SECONDS = 0.6  # building, compiling and tracing a tiny head, measured on 2 cores
+HEAD_STEP_SECONDS = 0.004  # one head training step on a 32-vector batch
+PROBE_ALLOWANCE = 0.05  # of the budget, for loading backbones and the probe
+OVERRUN = 1.25  # a family may run this much past its planned time before it is cut
 
 
 @dataclass(frozen=True)
@@ -23,7 +59,8 @@ class TrainOptions:
     weights: str = "auto"
     seed: int = 42
     compute: str = "auto"
-    backbone: Backbone = MOBILENET_V2
+    backbones: tuple[str, ...] = ()  # empty: the whole registry
+    cnns: tuple[str, ...] = tuple(CNN_ARCHITECTURES)
     cnn_input_size: int | None = None  # None: chosen from the images' sizes
     cache_root: Path | None = None
     max_epochs: int = 200
@@ -33,13 +70,38 @@ class TrainOptions:
 class TrainResult:
     winner: Candidate
     leaderboard: tuple[Candidate, ...]
+    """Every trial: the finals first (best first), then the trials halving dropped."""
     skipped: tuple[tuple[str, str], ...]
     compute: Compute
     seconds: float
+    plan: Plan
+    deadline_cut: bool = False
 
 
-def _rank(candidate: Candidate) -> tuple[float, float]:
-    return (-candidate.val_accuracy, candidate.val_loss)
+@dataclass
+class _Run:
+    options: TrainOptions
+    split: Split
+    labels: Sequence[str]
+    reporter: Reporter
+    start: float
+    trials: list[Trial] = field(default_factory=list)
+    finals: dict[int, Candidate] = field(default_factory=dict)  # by id() of their trial
+    cut: bool = False
+
+    @property
+    def deadline(self) -> float:
+        return self.start + self.options.time_budget
+
+    def y(self, records: Sequence[ImageRecord]) -> np.ndarray:
+        index = {label: i for i, label in enumerate(self.labels)}
+        return np.array([index[r.label] for r in records], dtype=np.int64)
+
+    def data(self, store: ArrayStore) -> Data:
+        s = self.split
+        return Data(
+            store, s.train, s.validation, self.y(s.train), self.y(s.validation), len(self.labels)
+        )
 
 
 def train(
@@ -48,74 +110,376 @@ def train(
     options: TrainOptions,
     reporter: Reporter | None = None,
 ) -> TrainResult:
-    """Transfer learning when pretrained weights exist, the small CNN always; pick the best."""
     reporter = reporter or NullReporter()
-    start = time.monotonic()
-    deadline = start + options.time_budget
+    run = _Run(options, split, labels, reporter, time.monotonic())
     compute = select_compute(options.compute)
     reporter.info(f"Training on {compute.describe()}, budget {options.time_budget:.0f}s")
     keras = tensorflow().keras
     keras.mixed_precision.set_global_policy(
         "mixed_float16" if compute.mixed_precision else "float32"
     )
-    candidates: list[Candidate] = []
-    skipped: list[tuple[str, str]] = []
     try:
-        loaded = load_backbone(options.backbone, options.weights)
-        if isinstance(loaded, LoadedBackbone):
-            reporter.info(f"Using {loaded.source}")
-            candidates += _try_transfer(loaded, split, labels, options, start, skipped, reporter)
-        else:
-            name = f"{options.backbone.name}-frozen"
-            reporter.warn(f"skipping {name}: {loaded}")
-            skipped.append((name, loaded))
-        seed_everything(options.seed)
-        with reporter.phase("small CNN", total=options.max_epochs) as advance:
-            candidates.append(
-                train_cnn(
-                    split,
-                    labels,
-                    input_size=options.cnn_input_size or cnn_input_size(split.train),
-                    deadline=deadline,
-                    advance_epochs=advance,
-                    max_epochs=options.max_epochs,
+        loaded, skipped = _load_backbones(options, reporter)
+        cnn_size = options.cnn_input_size or cnn_input_size(split.train)
+        estimates = _probe(run, loaded, cnn_size, compute)
+        # Planned with a fixed allowance for loading and probing, not the time they took:
+        # the plan (and so the model) must not depend on this run's timing noise.
+        plan = make_plan(
+            options.time_budget,
+            PROBE_ALLOWANCE * options.time_budget,
+            estimates,
+            options.max_epochs,
+        )
+        skipped += plan.skipped
+        for name, reason in plan.skipped:
+            reporter.warn(f"skipping {name}: {reason}")
+        _say_plan(plan, reporter)
+        for family in plan.families:
+            if family.kind == "transfer":
+                _run_transfer(
+                    run, next(lb for lb in loaded if lb.backbone.name == family.name), family
                 )
+        if any(f.kind == "cnn" for f in plan.families):
+            store = pixel_cache(cnn_size, options.cache_root)
+            if _prepare(run, store, cnn_size, None, f"images at {cnn_size}px"):
+                for family in plan.families:
+                    if family.kind == "cnn":
+                        _run_cnn(run, store, cnn_size, family)
+        if not run.finals:
+            raise OutOfTime(
+                f"no candidate finished within the {options.time_budget:.0f}s time budget: "
+                "raise --time-budget"
             )
+        best_id, best = min(run.finals.items(), key=lambda item: rank(item[1]))
+        family = next(f for f in plan.families if best.name.startswith(f.name))
+        if family.kind == "transfer" and family.fine_tune_epochs:
+            lb = next(lb for lb in loaded if lb.backbone.name == family.name)
+            _fine_tune(run, lb, best_id, family)
     finally:
         keras.mixed_precision.set_global_policy("float32")
-    leaderboard = tuple(sorted(candidates, key=_rank))
+    finals = sorted(run.finals.values(), key=rank)
+    others = sorted(
+        (t.candidate() for t in run.trials if id(t) not in run.finals and t.epochs), key=rank
+    )
     return TrainResult(
-        leaderboard[0], leaderboard, tuple(skipped), compute, time.monotonic() - start
+        finals[0],
+        (*finals, *others),
+        tuple(skipped),
+        compute,
+        time.monotonic() - run.start,
+        plan,
+        run.cut,
     )
 
 
-def _try_transfer(
-    loaded: LoadedBackbone,
-    split: Split,
-    labels: Sequence[str],
-    options: TrainOptions,
-    start: float,
-    skipped: list[tuple[str, str]],
-    reporter: Reporter,
-) -> list[Candidate]:
-    seed_everything(options.seed)
-    size = loaded.backbone.input_size
-    cache = FeatureCache(f"{loaded.backbone.name}-{size}-{loaded.weights_id}", options.cache_root)
-    deadline = start + options.time_budget * TRANSFER_SHARE
-    try:
-        return [
-            train_transfer(
-                loaded,
-                split,
-                labels,
-                cache=cache,
-                deadline=deadline,
-                reporter=reporter,
-                max_epochs=options.max_epochs,
+class OutOfTime(Exception):
+    """The budget ran out before any candidate had a model."""
+
+
+def _load_backbones(
+    options: TrainOptions, reporter: Reporter
+) -> tuple[list[LoadedBackbone], list[tuple[str, str]]]:
+    loaded: list[LoadedBackbone] = []
+    skipped: list[tuple[str, str]] = []
+    for backbone in registry(options.backbones):
+        result = load_backbone(backbone, weights_for(backbone, options.weights))
+        if isinstance(result, str):
+            skipped.append((f"{backbone.name}-frozen", result))
+        else:
+            reporter.info(f"{backbone.name}: {result.source}")
+            loaded.append(result)
+    if skipped and len(skipped) == len(registry(options.backbones)):
+        reasons = {reason.split(" (")[0].split(" for ")[0] for _, reason in skipped}
+        reporter.warn(
+            f"skipping {len(skipped)} pretrained candidates "
+            f"({', '.join(name for name, _ in skipped)}): {skipped[0][1]}"
+            + ("" if len(reasons) == 1 else " (and similar)")
+        )
+    else:
+        for name, reason in skipped:
+            reporter.warn(f"skipping {name}: {reason}")
+    return loaded, skipped
+
+
+# ---- probe ----------------------------------------------------------------------------------
+
+
+def _timed(fn: Any, *args: Any) -> float:
+    start = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - start
+
+
+class Timings:
+    """Probe timings, measured once per machine x TensorFlow x model x input size and kept
+    in the cache: the plan then depends only on the data sizes and the budget, so the same
+    data, seed and budget give the same plan and the same model (and a second run skips the
+    probe). Delete `probe.json` in the cache folder to measure again."""
+
+    def __init__(self, root: Path | None, compute: Compute) -> None:
+        tf = tensorflow()
+        self.path = (root or cache_dir()) / "probe.json"
+        self.machine = f"{compute.describe()}/tf{tf.__version__}"
+        try:
+            self.known: dict[str, list[float]] = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            self.known = {}
+        self.changed = False
+
+    def get(self, key: str, measure: Callable[[], tuple[float, ...]]) -> tuple[float, ...]:
+        full = f"{self.machine}/{key}"
+        if full not in self.known:
+            self.known[full] = [round(value, 6) for value in measure()]
+            self.changed = True
+        return tuple(self.known[full])
+
+    def save(self) -> None:
+        if self.changed:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self.known, indent=1, sort_keys=True))
+            os.replace(tmp, self.path)
+
+
+def _median_time(fn: Callable[..., Any], *args: Any, repeat: int = 3) -> float:
+    return float(np.median([_timed(fn, *args) for _ in range(repeat)]))
+
+
+def _probe(
+    run: _Run, loaded: list[LoadedBackbone], cnn_size: int, compute: Compute
+) -> list[Estimate]:
+    """Per-image costs of each backbone and per-step costs of each convnet.
+
+    The plan is made as if nothing were cached: caches make a run finish sooner, never
+    train differently.
+    """
+    split = run.split
+    n_train, n_val = len(split.train), len(split.validation)
+    n_images = n_train + n_val
+    timings = Timings(run.options.cache_root, compute)
+    sample = [r.path for r in [*split.train, *split.validation][:PROBE_BATCH]]
+    sample_id = hashlib.sha256("".join(sorted(str(p) for p in sample)).encode()).hexdigest()
+    (decode,) = timings.get(
+        f"decode/{sample_id[:16]}",
+        lambda: (_timed(lambda: [load_array(p, 224) for p in sample]) / max(1, len(sample)),),
+    )
+    steps = -(-n_train // 32) + -(-n_val // 128)
+    estimates: list[Estimate] = []
+    with run.reporter.phase("timing probe", total=len(loaded) + len(run.options.cnns)) as advance:
+        for lb in loaded:
+            size = lb.backbone.input_size
+
+            def forward_time(lb: LoadedBackbone = lb, size: int = size) -> tuple[float]:
+                extractor = build_extractor(lb.model, lb.backbone)
+                batch = np.zeros((PROBE_BATCH, size, size, 3), np.float32)
+                extractor.predict_on_batch(batch)  # the first call traces the graph
+                return (_median_time(extractor.predict_on_batch, batch) / PROBE_BATCH,)
+
+            (forward,) = timings.get(f"{lb.backbone.name}@{size}/forward", forward_time)
+            estimates.append(
+                Estimate(
+                    lb.backbone.name,
+                    "transfer",
+                    prepare_seconds=n_images * (forward + decode),
+                    epoch_seconds=steps * HEAD_STEP_SECONDS + 0.02,
+                    trial_seconds=HEAD_TRIAL_SECONDS,
+                    max_configs=16,
+                    min_rung_epochs=5,
+                    # backward costs about twice the forward pass
+                    fine_tune_epoch_seconds=(3 * n_train + n_val) * forward + n_train * decode,
+                )
             )
-        ]
-    except OutOfTime as exc:
-        name = f"{loaded.backbone.name}-frozen"
-        reporter.warn(f"skipping {name}: {exc}")
-        skipped.append((name, str(exc)))
-        return []
+            advance(1)
+        for name in run.options.cnns:
+            first, step = timings.get(
+                f"{name}@{cnn_size}/{len(run.labels)}/first,step",
+                lambda name=name: _cnn_step(run, name, cnn_size),  # type: ignore[misc]
+            )
+            estimates.append(
+                Estimate(
+                    name,
+                    "cnn",
+                    prepare_seconds=n_images * decode,
+                    # validation batches cost about a third of a training step each
+                    epoch_seconds=(n_train / 32 + n_val / 96) * step * 1.4 + 0.05,
+                    trial_seconds=first + 0.6,
+                    max_configs=8,
+                    min_rung_epochs=2,
+                )
+            )
+            advance(1)
+    timings.save()
+    return estimates
+
+
+def _cnn_step(run: _Run, name: str, size: int) -> tuple[float, float]:
+    """(first training step, tracing included; a steady training step) on a batch of 32."""
+    _, builder = CNN_ARCHITECTURES[name]
+    model = builder(size, len(run.labels), 0.3)
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    x = np.zeros((32, size, size, 3), np.float32)
+    y = np.zeros((32, len(run.labels)), np.float32)
+    return _timed(model.train_on_batch, x, y), _median_time(model.train_on_batch, x, y)
+
+
+def _say_plan(plan: Plan, reporter: Reporter) -> None:
+    if not plan.families:
+        return
+    reporter.info(f"Plan (about {plan.seconds:.0f}s of the {plan.budget:.0f}s budget):")
+    for f in plan.families:
+        rungs = (
+            f"{f.configs} settings, halving {'→'.join(map(str, f.rungs))} every "
+            f"{f.rung_epochs} epochs, "
+            if f.configs > 1
+            else ""
+        )
+        tune = (
+            f", fine-tune up to {f.fine_tune_epochs} epochs if it wins"
+            if f.fine_tune_epochs
+            else ""
+        )
+        reporter.info(
+            f"  {f.name}: {rungs}best trains up to {f.final_epochs} epochs{tune} "
+            f"(~{f.seconds:.0f}s)"
+        )
+
+
+# ---- families -------------------------------------------------------------------------------
+
+
+def _feature_key(lb: LoadedBackbone) -> str:
+    return f"{lb.backbone.name}-{lb.backbone.input_size}-{lb.weights_id}"
+
+
+def _prepare(
+    run: _Run, store: ArrayStore, size: int, compute: Any, what: str, deadline: float | None = None
+) -> bool:
+    """Fill the store for train + validation; False if the budget ran out first."""
+    records = [*run.split.train, *run.split.validation]
+    todo = len(store.missing(records))
+    if todo < len(records):
+        run.reporter.info(f"Cache: {len(records) - todo} of {len(records)} {what} reused")
+    if todo:
+        with run.reporter.phase(what, total=todo) as advance:
+            store.fill(records, size, compute, on_batch=advance, deadline=deadline or run.deadline)
+    if store.missing(records):
+        run.cut = True
+        run.reporter.warn(f"the time budget ran out while caching {what} (kept for the next run)")
+        return False
+    return True
+
+
+def _halve(
+    run: _Run, trials: list[Trial], family: FamilyPlan, deadline: float, label: str
+) -> Trial | None:
+    """Successive halving, then the survivor trains on with early stopping."""
+    run.trials += trials
+    alive = trials
+    total = sum(family.rungs) * family.rung_epochs + family.final_epochs
+    with run.reporter.phase(label, total=total) as advance:
+        for i, count in enumerate(family.rungs):
+            for trial in alive:
+                seed_everything(run.options.seed)
+                trial.run(
+                    family.rung_epochs,
+                    deadline=deadline,
+                    advance=advance,
+                    stage=f"halving rung {i + 1} of {len(family.rungs)}",
+                )
+            alive = sorted(alive, key=lambda t: rank(t.candidate()))[: -(-count // ETA)]
+        best = alive[0]
+        best.run(
+            family.final_epochs,
+            deadline=deadline,
+            advance=advance,
+            stage="final",
+            early_stopping=True,
+        )
+    if time.monotonic() > deadline:
+        run.cut = True
+    return best if best.epochs else None
+
+
+def _family_deadline(run: _Run, family: FamilyPlan) -> float:
+    return min(run.deadline, time.monotonic() + family.seconds * OVERRUN + 1)
+
+
+def _run_transfer(run: _Run, lb: LoadedBackbone, family: FamilyPlan) -> None:
+    deadline = _family_deadline(run, family)
+    extractor = build_extractor(lb.model, lb.backbone)
+    store = feature_cache(_feature_key(lb), int(lb.model.output_shape[-1]), run.options.cache_root)
+    what = f"{lb.backbone.name} features"
+    if not _prepare(run, store, lb.backbone.input_size, extractor.predict_on_batch, what, deadline):
+        return
+    data = run.data(store)
+    configs: list[HeadConfig] = config_grid(HeadConfig, run.options.seed)[: family.configs]
+    seed_everything(run.options.seed)
+    trials = [head_trial(lb, data, c, store.shape[0], run.options.seed) for c in configs]
+    head = _halve(run, trials, family, deadline, f"{lb.backbone.name} heads")
+    if head is not None:
+        run.finals[id(head)] = transfer_candidate(lb, head.candidate())
+
+
+def _run_cnn(run: _Run, store: ArrayStore, size: int, family: FamilyPlan) -> None:
+    deadline = _family_deadline(run, family)
+    data = run.data(store)
+    configs: list[CnnConfig] = config_grid(CnnConfig, run.options.seed)[: family.configs]
+    seed_everything(run.options.seed)
+    trials = [cnn_trial(family.name, data, c, size, run.options.seed) for c in configs]
+    best = _halve(run, trials, family, deadline, family.name)
+    if best is not None:
+        run.finals[id(best)] = best.candidate()
+
+
+def _fine_tune(run: _Run, lb: LoadedBackbone, best_id: int, family: FamilyPlan) -> None:
+    """Unfreeze the top of the backbone; keep the result only if validation improves."""
+    size = lb.backbone.input_size
+    deadline = min(run.deadline, time.monotonic() + family.fine_tune_seconds * OVERRUN + 1)
+    store = pixel_cache(size, run.options.cache_root)
+    if not _prepare(run, store, size, None, f"images at {size}px", deadline):
+        return
+    best = run.finals[best_id]
+    backbone_weights = lb.model.get_weights()
+    head_model = best.model.layers[-1]
+    head_weights = head_model.get_weights()
+    seed_everything(run.options.seed)
+    trial = fine_tune_trial(lb, _head_of(best), run.data(store), run.options.seed)
+    run.trials.append(trial)
+    with run.reporter.phase(
+        f"{lb.backbone.name} fine-tuning", total=family.fine_tune_epochs
+    ) as advance:
+        trial.run(
+            family.fine_tune_epochs,
+            deadline=deadline,
+            advance=advance,
+            stage="fine-tuned",
+            early_stopping=True,
+        )
+    if time.monotonic() > deadline:
+        run.cut = True
+    tuned = trial.candidate()
+    lb.model.trainable = False
+    if trial.epochs and rank(tuned) < rank(best):
+        run.reporter.info(
+            f"Fine-tuning raised validation accuracy {best.val_accuracy:.3f} → "
+            f"{tuned.val_accuracy:.3f}: kept"
+        )
+        # the frozen model shares the backbone, which now holds the tuned weights
+        del run.finals[best_id]
+        run.finals[id(trial)] = tuned
+        return
+    run.reporter.info(
+        f"Fine-tuning did not improve validation ({tuned.val_accuracy:.3f} vs "
+        f"{best.val_accuracy:.3f}): kept the frozen model"
+    )
+    lb.model.set_weights(backbone_weights)
+    head_model.set_weights(head_weights)
+
+
+def _head_of(candidate: Candidate) -> Candidate:
+    """The head part of an assembled transfer candidate (its last layer)."""
+    return Candidate(
+        **{k: v for k, v in vars(candidate).items() if k not in ("model", "architecture")},
+        model=candidate.model.layers[-1],
+        architecture=candidate.architecture,
+    )

@@ -1,0 +1,164 @@
+"""How the time budget is spent, decided before training from a short timing probe.
+
+Pure arithmetic on the probe's estimates. Counts are rounded down to coarse ladders, so a
+few percent of timing noise between two runs gives the same plan (and so the same model);
+the deadline is only a safety net.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+RESERVE = 0.08  # of the budget, kept for assembling and evaluating the winner
+EXTRACT_SHARE = 0.45  # at most this much of what is left goes to feature extraction
+FINE_TUNE_SHARE = 0.3  # kept for fine-tuning when a pretrained candidate runs
+HEAD_SHARE = 0.25  # of the training time, for all heads on cached features together
+HALVING_SHARE = 0.4  # of a family's time, for its successive-halving rungs
+ETA = 2  # successive halving keeps the best 1/ETA of the trials at each rung
+
+CONFIG_LADDER = (16, 8, 4, 2, 1)
+RUNG_LADDER = (1, 2, 3, 4, 5, 6, 8, 10, 13)
+FINAL_LADDER = (5, 8, 10, 15, 20, 30, 40, 60, 80, 120, 160, 240, 320)
+FINE_TUNE_LADDER = (2, 3, 5, 8, 13, 20)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What one candidate family is expected to cost, from the probe."""
+
+    name: str
+    kind: str  # "transfer" (head on cached features) or "cnn" (trained on pixels)
+    prepare_seconds: float  # features to embed, or pixels to decode, not cached yet
+    epoch_seconds: float  # one epoch over train + validation
+    trial_seconds: float  # building and compiling one trial, first-call tracing
+    max_configs: int
+    min_rung_epochs: int
+    fine_tune_epoch_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class FamilyPlan:
+    name: str
+    kind: str
+    configs: int
+    rung_epochs: int  # epochs added at each successive-halving rung
+    final_epochs: int  # most epochs for the survivor (early stopping usually ends it)
+    fine_tune_epochs: int
+    seconds: float  # planned time, preparation included, fine-tuning not
+    fine_tune_seconds: float
+
+    @property
+    def rungs(self) -> tuple[int, ...]:
+        """Trials alive at each rung: 8 configs -> (8, 4, 2), then 1 goes on to the final."""
+        alive, found = self.configs, []
+        while alive > 1:
+            found.append(alive)
+            alive = -(-alive // ETA)
+        return tuple(found)
+
+
+@dataclass(frozen=True)
+class Plan:
+    budget: float
+    families: tuple[FamilyPlan, ...]
+    skipped: tuple[tuple[str, str], ...]
+    estimates: tuple[Estimate, ...] = ()
+
+    @property
+    def seconds(self) -> float:
+        """Planned time: every family, plus fine-tuning of (at most) one winner."""
+        fine_tune = max((f.fine_tune_seconds for f in self.families), default=0.0)
+        return sum(f.seconds for f in self.families) + fine_tune
+
+
+def floor_ladder(value: float, ladder: tuple[int, ...]) -> int:
+    """The largest rung of the ladder not above value (0 if none)."""
+    return max((x for x in ladder if x <= value), default=0)
+
+
+def halving_epochs(configs: int, rung_epochs: int) -> int:
+    """Trial-epochs spent by successive halving: every rung trains the survivors further."""
+    total, alive = 0, configs
+    while alive > 1:
+        total += alive * rung_epochs
+        alive = -(-alive // ETA)
+    return total
+
+
+def plan_family(
+    estimate: Estimate, seconds: float, max_epochs: int, fine_tune_seconds: float = 0.0
+) -> FamilyPlan | str:
+    """Configs, rung length and final length that fit `seconds`, or why nothing fits."""
+    train = seconds - estimate.prepare_seconds
+    for configs in CONFIG_LADDER:
+        if configs > estimate.max_configs:
+            continue
+        epochs = (train - configs * estimate.trial_seconds) / max(estimate.epoch_seconds, 1e-6)
+        rung = floor_ladder(HALVING_SHARE * epochs / max(1, 2 * configs - 2), RUNG_LADDER)
+        if configs > 1 and rung < estimate.min_rung_epochs:
+            continue
+        spent = halving_epochs(configs, rung)
+        final = min(max_epochs, floor_ladder(epochs - spent, FINAL_LADDER))
+        if final == 0:
+            continue
+        fine_tune = 0
+        if estimate.fine_tune_epoch_seconds:
+            fine_tune = floor_ladder(
+                fine_tune_seconds / estimate.fine_tune_epoch_seconds, FINE_TUNE_LADDER
+            )
+        planned = (
+            estimate.prepare_seconds
+            + configs * estimate.trial_seconds
+            + (spent + final) * estimate.epoch_seconds
+        )
+        return FamilyPlan(
+            estimate.name,
+            estimate.kind,
+            configs,
+            rung if configs > 1 else 0,
+            final,
+            fine_tune,
+            planned,
+            fine_tune * estimate.fine_tune_epoch_seconds,
+        )
+    least = estimate.prepare_seconds + estimate.trial_seconds + 5 * estimate.epoch_seconds
+    return f"needs about {least:.0f}s and the budget leaves {max(0.0, seconds):.0f}s for it"
+
+
+def make_plan(
+    budget: float, elapsed: float, estimates: list[Estimate], max_epochs: int = 200
+) -> Plan:
+    """Share what is left of the budget after the probe among the candidate families."""
+    available = budget * (1 - RESERVE) - elapsed
+    skipped: list[tuple[str, str]] = []
+    transfers: list[Estimate] = []
+    extracting = 0.0
+    for e in (e for e in estimates if e.kind == "transfer"):
+        if extracting + e.prepare_seconds <= EXTRACT_SHARE * available:
+            transfers.append(e)
+            extracting += e.prepare_seconds
+        else:
+            skipped.append(
+                (
+                    f"{e.name}-frozen",
+                    f"embedding the images would take about {e.prepare_seconds:.0f}s, more "
+                    f"than this budget allows; raise --time-budget to about "
+                    f"{(e.prepare_seconds / EXTRACT_SHARE + elapsed) / (1 - RESERVE):.0f}",
+                )
+            )
+    cnns = [e for e in estimates if e.kind == "cnn"]
+    training = available - extracting
+    fine_tune = FINE_TUNE_SHARE * training if transfers else 0.0
+    training -= fine_tune
+    heads = HEAD_SHARE * training if transfers and cnns else training if transfers else 0.0
+    families: list[FamilyPlan] = []
+    shares = [(e, e.prepare_seconds + heads / len(transfers)) for e in transfers]
+    shares += [(e, (training - heads) / len(cnns)) for e in cnns]
+    for estimate, seconds in shares:
+        planned = plan_family(estimate, seconds, max_epochs, fine_tune)
+        if isinstance(planned, str):
+            suffix = "-frozen" if estimate.kind == "transfer" else ""
+            skipped.append((estimate.name + suffix, planned))
+        else:
+            families.append(planned)
+    return Plan(budget, tuple(families), tuple(skipped), tuple(estimates))

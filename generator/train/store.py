@@ -1,0 +1,189 @@
+"""Per-image arrays kept on disk: computed once per image content, read back in batches.
+
+A store is a folder with an append-only raw array file, a key file (one image hash per line,
+written after its row) and a small JSON header. Rows are read through a memory map, so the
+process never holds the whole dataset; an interrupted run keeps every complete row.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..data.images import iter_batches
+from ..data.scan import ImageRecord
+
+BatchFn = Callable[[np.ndarray], np.ndarray]
+
+
+def cache_dir() -> Path:
+    """MODELGEN_CACHE_DIR, else $XDG_CACHE_HOME/modelgen, else ~/.cache/modelgen."""
+    explicit = os.environ.get("MODELGEN_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path("~/.cache").expanduser())
+    return Path(base) / "modelgen"
+
+
+class ArrayStore:
+    """Rows of a fixed shape and dtype, one per image content hash."""
+
+    def __init__(self, path: Path, shape: tuple[int, ...], dtype: str) -> None:
+        self.path = path
+        self.shape = shape
+        self.dtype = np.dtype(dtype)
+        self.row_bytes = int(np.prod(shape)) * self.dtype.itemsize
+        self._rows: dict[str, int] = {}
+        self._map: np.ndarray | None = None
+        self._load()
+
+    @property
+    def _data(self) -> Path:
+        return self.path / "rows.bin"
+
+    @property
+    def _keys(self) -> Path:
+        return self.path / "keys.txt"
+
+    def _load(self) -> None:
+        header = {"shape": list(self.shape), "dtype": self.dtype.str, "version": 1}
+        header_file = self.path / "header.json"
+        try:
+            valid = json.loads(header_file.read_text()) == header
+        except (OSError, ValueError):
+            valid = False
+        if not valid:  # absent or written by something else: start afresh, never trust it
+            self.path.mkdir(parents=True, exist_ok=True)
+            for stale in (self._data, self._keys):
+                stale.unlink(missing_ok=True)
+            header_file.write_text(json.dumps(header))
+            return
+        complete = self._data.stat().st_size // self.row_bytes if self._data.exists() else 0
+        keys = self._keys.read_text().split() if self._keys.exists() else []
+        # A key is written after its row; a torn tail (Ctrl-C mid-write) is cut off.
+        count = min(complete, len(keys))
+        self._rows = {key: i for i, key in enumerate(keys[:count])}
+        if len(keys) != count or complete != count:
+            with self._data.open("r+b") as fh:
+                fh.truncate(count * self.row_bytes)
+            self._keys.write_text("".join(f"{k}\n" for k in keys[:count]))
+
+    def __contains__(self, sha256: str) -> bool:
+        return sha256 in self._rows
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def missing(self, records: Iterable[ImageRecord]) -> list[ImageRecord]:
+        """Records whose content is not stored yet (each content once)."""
+        seen: set[str] = set()
+        todo = []
+        for r in records:
+            if r.sha256 not in self._rows and r.sha256 not in seen:
+                seen.add(r.sha256)
+                todo.append(r)
+        return todo
+
+    def fill(
+        self,
+        records: Sequence[ImageRecord],
+        image_size: int,
+        compute: BatchFn | None = None,
+        *,
+        batch_size: int = 32,
+        on_batch: Callable[[int], None] | None = None,
+        deadline: float | None = None,
+    ) -> int:
+        """Store the rows of the records not stored yet: `compute` maps a uint8 image batch to
+        rows (None stores the pixels). Returns how many were added; stops past the deadline.
+        """
+        todo = self.missing(records)
+        done = 0
+        self._map = None
+        with self._data.open("ab") as data, self._keys.open("a") as keys:
+            for batch in iter_batches([r.path for r in todo], image_size, batch_size):
+                rows = batch if compute is None else compute(batch)
+                rows = np.ascontiguousarray(rows, dtype=self.dtype)
+                data.write(rows.tobytes())
+                data.flush()
+                chunk = todo[done : done + len(batch)]
+                keys.write("".join(f"{r.sha256}\n" for r in chunk))
+                keys.flush()
+                for r in chunk:
+                    self._rows[r.sha256] = len(self._rows)
+                done += len(batch)
+                if on_batch:
+                    on_batch(len(batch))
+                if deadline is not None and time.monotonic() > deadline:
+                    break
+        return done
+
+    def rows(self, records: Sequence[ImageRecord]) -> np.ndarray:
+        """Row numbers of the records (all must be stored)."""
+        return np.array([self._rows[r.sha256] for r in records], dtype=np.int64)
+
+    def view(self) -> np.ndarray:
+        """A read-only memory map of every stored row."""
+        if self._map is None or len(self._map) != len(self._rows):
+            self._map = np.memmap(
+                self._data, dtype=self.dtype, mode="r", shape=(len(self._rows), *self.shape)
+            )
+        return self._map
+
+    def take(self, records: Sequence[ImageRecord]) -> np.ndarray:
+        """The records' rows as one in-memory array (use for small subsets)."""
+        return np.asarray(self.view()[self.rows(records)])
+
+
+def batches(
+    store: ArrayStore,
+    records: Sequence[ImageRecord],
+    targets: np.ndarray,
+    *,
+    batch_size: int,
+    weights: np.ndarray | None = None,
+    shuffle_seed: int | None = None,
+    transform: BatchFn | None = None,
+) -> Any:
+    """A Keras PyDataset over stored rows: one batch in memory at a time, reshuffled every
+    epoch from a seeded generator (so runs repeat)."""
+    keras = _keras()
+    rows = store.rows(records)
+
+    class Rows(keras.utils.PyDataset):  # type: ignore[name-defined]
+        def __init__(self) -> None:
+            super().__init__(workers=1, use_multiprocessing=False)
+            self.rng = np.random.default_rng(shuffle_seed)
+            self.order = np.arange(len(rows))
+            self.on_epoch_end()
+
+        def __len__(self) -> int:
+            return math.ceil(len(rows) / batch_size)
+
+        def __getitem__(self, index: int) -> tuple[np.ndarray, ...]:
+            pick = np.sort(self.order[index * batch_size : (index + 1) * batch_size])
+            x = np.asarray(store.view()[rows[pick]], dtype=np.float32)
+            if transform is not None:
+                x = transform(x)
+            if weights is None:
+                return x, targets[pick]
+            return x, targets[pick], weights[pick]
+
+        def on_epoch_end(self) -> None:
+            if shuffle_seed is not None:
+                self.rng.shuffle(self.order)
+
+    return Rows()
+
+
+def _keras() -> Any:
+    from .runtime import tensorflow
+
+    return tensorflow().keras
