@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,12 +19,14 @@ class Evaluation:
     per_class: dict[str, dict[str, float]]
     confusion: tuple[tuple[int, ...], ...]  # rows: true label, columns: predicted
     support: int
+    top_k: dict[str, float]  # "top_2": share of images whose label is in the 2 best guesses
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "accuracy": round(self.accuracy, 4),
             "macro_accuracy": round(self.macro_accuracy, 4),
             "log_loss": round(self.log_loss, 4),
+            "top_k_accuracy": self.top_k,
             "support": self.support,
             "labels": list(self.labels),
             "per_class": self.per_class,
@@ -56,6 +59,12 @@ def evaluate(probabilities: np.ndarray, truth: np.ndarray, labels: Sequence[str]
         }
     picked = probabilities[np.arange(len(truth)), truth].astype(np.float64)
     log_loss = float(-np.mean(np.log(np.clip(picked, 1e-15, 1.0))))
+    order = np.argsort(-probabilities, axis=1, kind="stable")
+    top_k = {
+        f"top_{k}": round(float(np.mean((order[:, :k] == truth[:, None]).any(axis=1))), 4)
+        for k in (2, 3, 5)
+        if k < n
+    }
     return Evaluation(
         labels=tuple(labels),
         accuracy=float(np.mean(predicted == truth)),
@@ -64,4 +73,46 @@ def evaluate(probabilities: np.ndarray, truth: np.ndarray, labels: Sequence[str]
         per_class=per_class,
         confusion=tuple(tuple(int(v) for v in row) for row in confusion),
         support=len(truth),
+        top_k=top_k,
     )
+
+
+def top_losses(probabilities: np.ndarray, truth: np.ndarray, limit: int = 12) -> list[int]:
+    """Indices of the wrong predictions made with the most confidence, worst first."""
+    predicted = probabilities.argmax(axis=1)
+    wrong = np.flatnonzero(predicted != truth)
+    confidence = probabilities[wrong, predicted[wrong]]
+    return [int(i) for i in wrong[np.argsort(-confidence, kind="stable")][:limit]]
+
+
+def confusion_png(evaluation: Evaluation) -> bytes:
+    """The confusion matrix as a PNG (row-normalised colours, counts written in the cells).
+    Same numbers, same bytes: no timestamp or version in the file."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    counts = np.array(evaluation.confusion, dtype=np.float64)
+    rows = counts.sum(axis=1, keepdims=True)
+    share = np.divide(counts, rows, out=np.zeros_like(counts), where=rows > 0)
+    n = len(evaluation.labels)
+    side = min(12.0, 2.5 + 0.55 * n)
+    figure, axes = plt.subplots(figsize=(side, side * 0.85), dpi=100)
+    try:
+        axes.imshow(share, cmap="Blues", vmin=0, vmax=1)
+        axes.set_xticks(range(n), evaluation.labels, rotation=45, ha="right")
+        axes.set_yticks(range(n), evaluation.labels)
+        axes.set_xlabel("predicted")
+        axes.set_ylabel("true label")
+        axes.set_title(f"Confusion matrix ({evaluation.support} test images)")
+        if n <= 30:
+            for (i, j), value in np.ndenumerate(counts):
+                colour = "white" if share[i, j] > 0.5 else "black"
+                axes.text(j, i, str(int(value)), ha="center", va="center", color=colour, fontsize=8)
+        figure.tight_layout()
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", metadata={"Software": None})
+        return buffer.getvalue()
+    finally:
+        plt.close(figure)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import tempfile
@@ -16,7 +17,7 @@ import tomli_w
 
 from . import __version__
 from .data import Dataset, ImageRecord, Split, load_arrays, scan_folder, split_dataset
-from .evaluate import Evaluation, evaluate
+from .evaluate import Evaluation, confusion_png, evaluate, top_losses
 from .export import Parity, as_float32, check_parity, export_onnx
 from .progress import NullReporter, Reporter
 from .render import check_output, render_tree, write_project
@@ -24,6 +25,8 @@ from .spec import SAMPLE, ProjectSpec
 from .train import TrainOptions, TrainResult, train
 
 MAX_TEST_IMAGES = 200  # copied into the generated project's tests
+TOP_LOSSES = 12  # most confidently wrong test images shown in the README
+THUMBNAIL = 96
 ACCURACY_TOLERANCE = 0.02
 VERSIONED = ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "numpy", "pillow")
 
@@ -90,6 +93,7 @@ def build_project(spec: ProjectSpec, reporter: Reporter | None = None) -> BuildR
     files = project_files(
         spec, dataset, split, training, parity, evaluation, model_bytes, probabilities
     )
+    files |= report_images(split, dataset.labels, evaluation, probabilities, truth)
     write_project(files, spec.output_path, force=spec.force)
     return BuildResult(spec.output_path, dataset, split, training, parity, evaluation)
 
@@ -105,6 +109,57 @@ def _test_subset(split: Split, labels: tuple[str, ...]) -> list[int]:
             if by_label[label] and len(chosen) < MAX_TEST_IMAGES:
                 chosen.append(by_label[label].pop(0))
     return sorted(chosen)
+
+
+def _thumbnail(record: ImageRecord) -> bytes:
+    from PIL import Image
+
+    from .data.images import decode, to_rgb
+
+    image = to_rgb(decode(record.path.read_bytes()))
+    image.thumbnail((THUMBNAIL, THUMBNAIL), Image.Resampling.BILINEAR)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _loss_name(rank: int, record: ImageRecord) -> str:
+    return f"reports/top-losses/{rank:02d}-{record.sha256[:12]}.png"
+
+
+def top_loss_rows(
+    split: Split, labels: tuple[str, ...], probabilities: np.ndarray, truth: np.ndarray
+) -> list[dict[str, Any]]:
+    """The most confidently wrong test images: where the model is surest and wrong."""
+    rows = []
+    for rank, i in enumerate(top_losses(probabilities, truth, TOP_LOSSES), start=1):
+        record = split.test[i]
+        predicted = int(np.argmax(probabilities[i]))
+        rows.append(
+            {
+                "image": _loss_name(rank, record),
+                "source": record.relpath,
+                "label": record.label,
+                "predicted": labels[predicted],
+                "confidence": round(float(probabilities[i][predicted]), 4),
+                "label_probability": round(float(probabilities[i][truth[i]]), 4),
+            }
+        )
+    return rows
+
+
+def report_images(
+    split: Split,
+    labels: tuple[str, ...],
+    evaluation: Evaluation,
+    probabilities: np.ndarray,
+    truth: np.ndarray,
+) -> dict[str, bytes]:
+    """The confusion matrix PNG and thumbnails of the top losses."""
+    files = {"reports/confusion_matrix.png": confusion_png(evaluation)}
+    for rank, i in enumerate(top_losses(probabilities, truth, TOP_LOSSES), start=1):
+        files[_loss_name(rank, split.test[i])] = _thumbnail(split.test[i])
+    return files
 
 
 def _copied_name(record: ImageRecord) -> str:
@@ -127,6 +182,9 @@ def project_files(
     package = spec.package
     metrics = evaluation.to_dict()
     leaderboard = [c.leaderboard_row() for c in training.leaderboard]
+    finals = [row for row in leaderboard if row["stage"] in ("final", "fine-tuned")]
+    truth = np.array([labels.index(r.label) for r in split.test])
+    losses = top_loss_rows(split, labels, probabilities, truth)
     chosen = _test_subset(split, labels)
     images = []
     for i in chosen:
@@ -157,7 +215,16 @@ def project_files(
         "metrics": metrics,
         "winner": leaderboard[0],
         "leaderboard": leaderboard,
-        "skipped": [list(s) for s in training.skipped],
+        "finals": finals,
+        "trials": len(leaderboard),
+        "top_losses": losses,
+        "budget": {
+            "seconds": spec.answers.time_budget,
+            "used": round(training.seconds),
+            "cut": training.deadline_cut,
+        },
+        # the reason up to the first ";" (the rest names folders on this machine)
+        "skipped": [[name, reason.split("; ")[0]] for name, reason in training.skipped],
         "parity": {"max_abs_diff": parity.max_abs_diff, "top1_agreement": parity.top1_agreement},
         "data": data_summary,
         "seed": spec.answers.seed,
@@ -186,7 +253,10 @@ def project_files(
         "test": metrics,
         "parity": context["parity"] | {"images": parity.images},
         "leaderboard": leaderboard,
+        "top_losses": losses,
         "training_seconds": round(training.seconds, 1),
+        "time_budget": spec.answers.time_budget,
+        "budget_cut_training_short": training.deadline_cut,
         "compute": training.compute.describe(),
     }
     files["reports/metrics.json"] = _json(report)
@@ -243,10 +313,12 @@ def _modelgen_toml(
             "winner": training.winner.name,
             "input_size": training.winner.input_size,
             "leaderboard": report["leaderboard"],
+            "skipped": [{"candidate": n, "reason": r} for n, r in training.skipped],
         },
         "metrics": {
             "test": {
-                k: report["test"][k] for k in ("accuracy", "macro_accuracy", "log_loss", "support")
+                k: report["test"][k]
+                for k in ("accuracy", "macro_accuracy", "log_loss", "top_k_accuracy", "support")
             },
             "parity": report["parity"],
         },

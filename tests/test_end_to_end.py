@@ -33,7 +33,7 @@ def generate(data: Path, output: Path) -> subprocess.CompletedProcess[str]:
             "--weights",
             "none",
             "--time-budget",
-            "60",
+            "30",
             "--seed",
             "3",
         ],
@@ -81,6 +81,7 @@ def test_project_layout_and_summary(projects: tuple[Path, Path, str]) -> None:
         "modelgen.toml",
         "pyproject.toml",
         "reports/metrics.json",
+        "reports/confusion_matrix.png",
         "src/shapes/__init__.py",
         "src/shapes/__main__.py",
         "src/shapes/classifier.py",
@@ -92,14 +93,20 @@ def test_project_layout_and_summary(projects: tuple[Path, Path, str]) -> None:
     }
     files = {p.relative_to(one).as_posix() for p in one.rglob("*") if p.is_file()}
     assert expected <= files
-    assert all(f.startswith("tests/data/images/") for f in files - expected)
+    extra = files - expected
+    assert all(f.startswith(("tests/data/images/", "reports/top-losses/")) for f in extra)
     summary = " ".join(stdout.split())
-    assert "Winner: small-cnn" in summary and "top-1 agreement 100%" in summary
+    assert "Plan (about" in summary and "top-1 agreement 100%" in summary
     assert "skipped square/broken.png: not a readable image" in summary
     saved = tomllib.loads((one / "modelgen.toml").read_text())
     assert saved["answers"]["weights"] == "none" and saved["answers"]["output"] == "."
     assert saved["data"]["skipped"][0]["path"] == "square/broken.png"
-    assert saved["model"]["winner"] == "small-cnn"
+    assert saved["model"]["winner"] in ("small-cnn", "separable-cnn")
+    assert f"Winner: {saved['model']['winner']}" in summary
+    assert len(saved["model"]["leaderboard"]) >= 3
+    assert (
+        saved["metrics"]["test"]["top_k_accuracy"]["top_2"] >= saved["metrics"]["test"]["accuracy"]
+    )
 
 
 def test_same_inputs_give_byte_identical_sources(projects: tuple[Path, Path, str]) -> None:

@@ -30,17 +30,43 @@ CONTEXT: dict[str, Any] = {
             "t-shirt/top": {"precision": 1.0, "recall": 0.6667, "f1": 0.8, "support": 3},
         },
         "confusion_matrix": [[4, 0, 0], [0, 3, 0], [0, 1, 2]],
+        "top_k_accuracy": {"top_2": 1.0},
     },
     "winner": {"candidate": "small-cnn", "description": "small CNN trained from scratch"},
     "leaderboard": [
         {
             "candidate": "small-cnn",
+            "stage": "final",
+            "settings": {"dropout": 0.25, "learning_rate": 0.001},
             "val_accuracy": 0.95,
             "val_loss": 0.2,
             "epochs": 12,
             "seconds": 4.2,
         },
     ],
+    "finals": [
+        {
+            "candidate": "small-cnn",
+            "stage": "final",
+            "settings": {"dropout": 0.25, "learning_rate": 0.001},
+            "val_accuracy": 0.95,
+            "val_loss": 0.2,
+            "epochs": 12,
+            "seconds": 4.2,
+        },
+    ],
+    "trials": 5,
+    "top_losses": [
+        {
+            "image": "reports/top-losses/01-0123456789ab.png",
+            "source": "t-shirt/top/img7.png",
+            "label": "t-shirt/top",
+            "predicted": "square",
+            "confidence": 0.81,
+            "label_probability": 0.1,
+        }
+    ],
+    "budget": {"seconds": 300, "used": 41, "cut": False},
     "skipped": [["mobilenet_v2-frozen", "pretrained weights turned off (--weights none)"]],
     "parity": {"max_abs_diff": 3.1e-7, "top1_agreement": 1.0},
     "data": {"images": 60, "train": 40, "validation": 10, "test": 10, "skipped": 1},
