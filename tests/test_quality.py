@@ -12,8 +12,8 @@ from conftest import REPO
 @pytest.mark.parametrize(
     "command",
     [
-        ["ruff", "check", "generator", "tests", "samples"],
-        ["black", "--check", "--quiet", "generator", "tests", "samples"],
+        ["ruff", "check", "generator", "tests", "samples", "benchmarks"],
+        ["black", "--check", "--quiet", "generator", "tests", "samples", "benchmarks"],
         ["mypy"],
     ],
     ids=["ruff", "black", "mypy"],
