@@ -49,6 +49,9 @@ def images() -> dict[str, Image.Image]:
         "cmyk": rgb.convert("CMYK"),
         "exif-rotated": Image.open(io.BytesIO(rotated.getvalue())),
         "exact-size": rgb.resize((24, 24)),
+        "grey-16-bit": Image.frombytes(
+            "I;16", (33, 40), rng.integers(0, 65536, (40, 33)).astype("<u2").tobytes()
+        ),
     }
 
 

@@ -22,6 +22,7 @@ ImageInput = Union[str, Path, bytes, Image.Image, np.ndarray]
 PACKAGE_DIR = Path(__file__).resolve().parent
 MODEL_PATH = PACKAGE_DIR / "model.onnx"
 METADATA_PATH = PACKAGE_DIR / "metadata.json"
+SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 
 
 class InvalidImageError(ValueError):
@@ -44,8 +45,11 @@ class Prediction:
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
-    """Apply EXIF orientation, flatten transparency onto white, return an RGB image."""
+    """Apply EXIF orientation, scale 16-bit grey to 8 bits, flatten transparency onto
+    white, return an RGB image."""
     image = ImageOps.exif_transpose(image)
+    if image.mode in SIXTEEN_BIT:  # 16/32-bit grey: keep the top 8 bits, not clipped values
+        image = image.convert("I").point(lambda value: value * (1 / 256)).convert("L")
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
