@@ -41,7 +41,7 @@ from generator.train import TrainOptions, train  # noqa: E402
 from generator.train.runtime import seed_everything, tensorflow  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "weights" / "mobilenet_v2_1.0_no_top.h5"
-BUDGETS = (10, 20, 40, 80, 160)
+BUDGETS = (15, 30, 60, 120, 240)
 
 
 def peak_rss_mb() -> float:
@@ -109,7 +109,11 @@ def transfer_recipe(
     x = keras.layers.Dropout(0.2)(x)
     outputs = keras.layers.Dense(len(labels), activation="softmax")(x)
     model = keras.Model(inputs, outputs)
-    model.compile(keras.optimizers.Adam(1e-4), "sparse_categorical_crossentropy", ["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-4),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     curve = accuracy_curve(model, None, x_test, y_test)
     start = time.monotonic()
     model.fit(
@@ -124,7 +128,11 @@ def transfer_recipe(
     base.trainable = True
     for layer in base.layers[:100]:
         layer.trainable = False
-    model.compile(keras.optimizers.RMSprop(1e-5), "sparse_categorical_crossentropy", ["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.RMSprop(1e-5),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     model.fit(
         x_train,
         y_train,

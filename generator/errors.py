@@ -38,3 +38,7 @@ class ExportError(ModelgenError):
 
 class RenderError(ModelgenError):
     """Raised when a template fails to render or its Python output is not valid code."""
+
+
+class BudgetError(ModelgenError):
+    """The time budget is too short to train anything on this data."""

@@ -23,6 +23,7 @@ import numpy as np
 from ..data.images import load_array
 from ..data.scan import ImageRecord
 from ..data.split import Split
+from ..errors import BudgetError
 from ..progress import NullReporter, Reporter
 from .backbones import LoadedBackbone, load_backbone, registry, weights_for
 from .candidates import (
@@ -131,6 +132,12 @@ def train(
             options.max_epochs,
         )
         skipped += plan.skipped
+        if not plan.families:
+            needs = "; ".join(f"{name} {reason}" for name, reason in plan.skipped)
+            raise BudgetError(
+                f"a {options.time_budget:.0f}s time budget is too short to train anything on "
+                f"{len(split.train)} training images ({needs}): raise --time-budget"
+            )
         for name, reason in plan.skipped:
             reporter.warn(f"skipping {name}: {reason}")
         _say_plan(plan, reporter)
@@ -146,9 +153,9 @@ def train(
                     if family.kind == "cnn":
                         _run_cnn(run, store, cnn_size, family)
         if not run.finals:
-            raise OutOfTime(
+            raise BudgetError(
                 f"no candidate finished within the {options.time_budget:.0f}s time budget: "
-                "raise --time-budget"
+                f"use --time-budget {2 * options.time_budget:.0f} or more"
             )
         best_id, best = min(run.finals.items(), key=lambda item: rank(item[1]))
         family = next(f for f in plan.families if best.name.startswith(f.name))
@@ -170,10 +177,6 @@ def train(
         plan,
         run.cut,
     )
-
-
-class OutOfTime(Exception):
-    """The budget ran out before any candidate had a model."""
 
 
 def _load_backbones(
