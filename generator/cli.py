@@ -27,7 +27,7 @@ from rich.table import Table
 from . import __version__
 from .errors import ModelgenError, UsageError
 from .progress import Advance
-from .spec import SAMPLE, load_answers_file, make_answers, resolve
+from .spec import SAMPLE, load_answers_file, load_previous_files, make_answers, resolve
 
 app = typer.Typer(
     add_completion=False,
@@ -122,6 +122,20 @@ def _main() -> None:
     """modelgen: labelled images in, a tested classifier project out."""
 
 
+LabelDepth = Annotated[
+    int | None,
+    typer.Option(help="Folder sources: folder levels that make the label [default: 1]."),
+]
+PathColumn = Annotated[
+    str | None, typer.Option(help="Manifest sources: the column with image paths.")
+]
+LabelColumn = Annotated[str | None, typer.Option(help="Manifest sources: the column with labels.")]
+Strict = Annotated[
+    bool | None,
+    typer.Option("--strict", help="Stop on any unusable file instead of skipping it."),
+]
+
+
 @app.command()
 def version() -> None:
     """Print modelgen's version."""
@@ -135,7 +149,10 @@ def new(
     ] = None,
     data: Annotated[
         str | None,
-        typer.Option(help="Folder with one sub-folder of images per label, or 'sample'."),
+        typer.Option(
+            help="Folder with one sub-folder of images per label, a CSV/TSV manifest "
+            "(path,label), a .zip of either, or 'sample'."
+        ),
     ] = None,
     compute: Annotated[str | None, typer.Option(help="auto, cpu or gpu.")] = None,
     name: Annotated[str | None, typer.Option(help="Project name.")] = None,
@@ -148,6 +165,10 @@ def new(
         typer.Option(help="auto (ImageNet if available), imagenet (required), none, or PATH."),
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed [default: 42].")] = None,
+    label_depth: LabelDepth = None,
+    path_column: PathColumn = None,
+    label_column: LabelColumn = None,
+    strict: Strict = None,
     answers: Annotated[
         Path | None, typer.Option("--answers", help="TOML file of answers (or a modelgen.toml).")
     ] = None,
@@ -171,36 +192,67 @@ def new(
             "time_budget": time_budget,
             "weights": weights,
             "seed": seed,
+            "label_depth": label_depth,
+            "path_column": path_column,
+            "label_column": label_column,
+            "strict": strict,
         }
         given.update({k: v for k, v in flags.items() if v is not None})
         interactive = sys.stdin.isatty() and sys.stdout.isatty()
         collected = prompts.collect(given, use_defaults=yes, interactive=interactive)
-        spec = resolve(make_answers(collected), cwd=Path.cwd(), force=force, verbose=verbose)
+        spec = resolve(
+            make_answers(collected),
+            cwd=Path.cwd(),
+            force=force,
+            verbose=verbose,
+            previous_files=load_previous_files(answers) if answers else None,
+        )
         _build(spec)
 
 
 @app.command()
 def inspect(
-    data: Annotated[Path, typer.Argument(help="Folder with one sub-folder of images per label.")],
+    data: Annotated[
+        Path,
+        typer.Argument(help="Folder of label folders, a CSV/TSV manifest, or a .zip of either."),
+    ],
     report: Annotated[
         Path | None, typer.Option(help="Write a JSON report: every file, its split or problem.")
     ] = None,
     seed: Annotated[int, typer.Option(help="Split seed, as for `new`.")] = 42,
+    label_depth: LabelDepth = None,
+    path_column: PathColumn = None,
+    label_column: LabelColumn = None,
+    strict: Strict = None,
+    compare: Annotated[
+        Path | None,
+        typer.Option(help="A generated project's modelgen.toml: say what changed since."),
+    ] = None,
 ) -> None:
     """Check a data source without training: counts, sizes, modes and every problem found."""
     import json
 
-    from .data import scan_folder, split_dataset
+    from .data import scan_source, split_dataset
+    from .data.changes import diff
     from .data.report import dataset_report
-    from .spec import MIN_IMAGES_PER_CLASS, TEST_FRACTION, VALIDATION_FRACTION
+    from .spec import MIN_IMAGES_PER_CLASS, TEST_FRACTION, VALIDATION_FRACTION, load_previous_files
 
     with _exit_codes(False):
-        if not data.is_dir():
-            raise UsageError(f"data source {data} is not a folder: pass a folder of label folders")
-        dataset = scan_folder(
-            data.resolve(),
-            min_images_per_class=MIN_IMAGES_PER_CLASS,
-        )
+        with Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), console=console, transient=True
+        ) as progress:
+            task = progress.add_task("checking images", total=None)
+            dataset = scan_source(
+                data.resolve(),
+                min_images_per_class=MIN_IMAGES_PER_CLASS,
+                label_depth=label_depth or 1,
+                path_column=path_column,
+                label_column=label_column,
+                strict=bool(strict),
+                on_progress=lambda done, total: progress.update(
+                    task, description=f"checking images {done}/{total}"
+                ),
+            )
         split = split_dataset(
             dataset,
             seed=seed,
@@ -209,7 +261,9 @@ def inspect(
         )
         summary = dataset_report(dataset, split)
         console.print(
-            f"{len(dataset.records)} images in {len(dataset.labels)} classes", markup=False
+            f"{len(dataset.records)} images in {len(dataset.labels)} classes "
+            f"({dataset.kind} source), {len(dataset.skipped)} skipped",
+            markup=False,
         )
         for label, count in summary["counts"].items():
             console.print(f"  {label}: {count}", markup=False)
@@ -220,9 +274,20 @@ def inspect(
             + f"modes {summary['modes']}",
             markup=False,
         )
-        for problem in summary["problems"]:
-            where = f"{problem['path']}: " if problem["path"] else ""
-            console.print(f"[yellow]skipped[/] {escape(where + problem['problem'])}")
+        for skipped in dataset.skipped:
+            console.print(f"[yellow]skipped[/] {escape(skipped.relpath)}: {escape(skipped.reason)}")
+        for warning in dataset.warnings:
+            console.print(f"[yellow]warning:[/] {escape(warning)}")
+        for note in dataset.notes:
+            console.print(f"note: {escape(note)}")
+        if compare:
+            previous = load_previous_files(compare)
+            if previous is None:
+                raise UsageError(
+                    f"{compare} has no [data] file list: pass the modelgen.toml of a "
+                    "generated project"
+                )
+            console.print(f"since {escape(str(compare))}: {diff(previous, dataset).describe()}")
         if report:
             report.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
             console.print(f"report written to {escape(str(report))}")

@@ -16,7 +16,8 @@ import numpy as np
 import tomli_w
 
 from . import __version__
-from .data import Dataset, ImageRecord, Split, load_arrays, scan_folder, split_dataset
+from .data import Dataset, ImageRecord, Split, load_arrays, scan_source, split_dataset
+from .data.changes import diff
 from .evaluate import Evaluation, confusion_png, evaluate, top_losses
 from .export import Parity, as_float32, check_parity, export_onnx
 from .progress import NullReporter, Reporter
@@ -27,6 +28,7 @@ from .train import TrainOptions, TrainResult, train
 MAX_TEST_IMAGES = 200  # copied into the generated project's tests
 TOP_LOSSES = 12  # most confidently wrong test images shown in the README
 THUMBNAIL = 96
+NOTES_SHOWN = 5
 ACCURACY_TOLERANCE = 0.02
 VERSIONED = ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "numpy", "pillow")
 
@@ -42,10 +44,15 @@ class BuildResult:
 
 
 def scan(spec: ProjectSpec, reporter: Reporter) -> tuple[Dataset, Split]:
-    with reporter.phase("scanning images", total=None) as advance:
-        dataset = scan_folder(
+    answers = spec.answers
+    with reporter.phase("checking images", total=None) as advance:
+        dataset = scan_source(
             spec.data_path,
             min_images_per_class=spec.min_images_per_class,
+            label_depth=answers.label_depth,
+            path_column=answers.path_column or None,
+            label_column=answers.label_column or None,
+            strict=answers.strict,
             on_progress=lambda done, total: advance(0, description=f"{done}/{total} files"),
         )
     split = split_dataset(
@@ -67,6 +74,14 @@ def build_project(spec: ProjectSpec, reporter: Reporter | None = None) -> BuildR
     )
     for skipped in dataset.skipped:
         reporter.warn(f"skipped {skipped.relpath}: {skipped.reason}")
+    for warning in dataset.warnings:
+        reporter.warn(warning)
+    for note in dataset.notes[:NOTES_SHOWN]:
+        reporter.info(f"note: {note}")
+    if len(dataset.notes) > NOTES_SHOWN:
+        reporter.info(f"({len(dataset.notes) - NOTES_SHOWN} more notes in modelgen.toml)")
+    if spec.previous_files is not None:
+        reporter.info(f"Data: {diff(spec.previous_files, dataset).describe()}")
     answers = spec.answers
     training = train(
         split,
@@ -236,6 +251,7 @@ def project_files(
             "labels": list(labels),
             "input_size": winner.input_size,
             "input_name": "image",
+            "identifiers": dataset.identifiers,
             "model_sha256": hashlib.sha256(model_bytes).hexdigest(),
         }
     )
@@ -298,7 +314,11 @@ def _modelgen_toml(
             "fingerprint": dataset.fingerprint,
             "counts": dataset.counts,
             "split": split.sizes(),
+            "source": dataset.kind,
             "skipped": [{"path": s.relpath, "reason": s.reason} for s in dataset.skipped],
+            "notes": list(dataset.notes),
+            "warnings": list(dataset.warnings),
+            "near_duplicate_groups": dataset.near_duplicate_groups,
             "files": [
                 {
                     "path": r.relpath,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import questionary
@@ -54,18 +55,32 @@ def _data(_: dict[str, Any], io: dict[str, Any]) -> str:
             [
                 questionary.Choice("The bundled sample (Fashion-MNIST, 5 classes)", SAMPLE),
                 questionary.Choice("A folder with one sub-folder of images per label", "folder"),
+                questionary.Choice("A CSV/TSV manifest (path,label on each line)", "manifest"),
+                questionary.Choice("A .zip of either", "zip"),
             ],
             **io,
         )
     )
     if choice == SAMPLE:
         return SAMPLE
+    suffixes = {"manifest": (".csv", ".tsv"), "zip": (".zip",)}.get(str(choice))
+
+    def valid(text: str) -> bool | str:
+        path = Path(text.strip()).expanduser()
+        if not text.strip():
+            return "Enter a path"
+        if suffixes is None:
+            return path.is_dir() or f"{path} is not a folder"
+        if not path.is_file():
+            return f"{path} is not a file"
+        return path.suffix.lower() in suffixes or f"expected a {' or '.join(suffixes)} file"
+
     return str(
         _ask(
             questionary.path(
-                "Folder of labelled images:",
-                only_directories=True,
-                validate=lambda text: bool(text.strip()) or "Enter a folder path",
+                "Folder of labelled images:" if suffixes is None else f"{choice.title()} file:",
+                only_directories=suffixes is None,
+                validate=valid,
                 **io,
             )
         )

@@ -30,6 +30,7 @@ MIN_TIME_BUDGET = 10
 MIN_IMAGES_PER_CLASS = 10
 VALIDATION_FRACTION = 0.15
 TEST_FRACTION = 0.15
+DATA_FILE_SUFFIXES = (".csv", ".tsv", ".zip")
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,10 @@ class Answers:
     time_budget: int = DEFAULT_TIME_BUDGET
     weights: str = "auto"
     seed: int = 42
+    label_depth: int = 1  # folder sources: how many folder levels make the label
+    path_column: str = ""  # manifest sources: "" finds the column by its header name
+    label_column: str = ""
+    strict: bool = False  # unusable files are errors instead of being skipped
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -63,6 +68,8 @@ class ProjectSpec:
     force: bool = False
     verbose: bool = False
     min_images_per_class: int = MIN_IMAGES_PER_CLASS
+    previous_files: tuple[dict[str, Any], ...] | None = None
+    """[data] files of the modelgen.toml replayed, to say what changed."""
     validation_fraction: float = VALIDATION_FRACTION
     test_fraction: float = TEST_FRACTION
 
@@ -83,6 +90,16 @@ def package_name(name: str) -> str:
     if keyword.iskeyword(package):
         package = f"{package}_model"
     return package
+
+
+def load_previous_files(path: Path) -> tuple[dict[str, Any], ...] | None:
+    """The [data] files list of a generated modelgen.toml (None for a plain answers file)."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return None
+    files = data.get("data", {}).get("files") if isinstance(data.get("data"), dict) else None
+    return tuple(files) if isinstance(files, list) else None
 
 
 def load_answers_file(path: Path) -> dict[str, Any]:
@@ -129,21 +146,37 @@ def make_answers(values: dict[str, Any]) -> Answers:
     try:
         budget = int(answers.time_budget)
         seed = int(answers.seed)
+        label_depth = int(answers.label_depth)
     except (TypeError, ValueError):
         raise UsageError(
-            f"time budget {answers.time_budget!r} and seed {answers.seed!r} must be whole numbers"
+            f"time budget {answers.time_budget!r}, seed {answers.seed!r} and label depth "
+            f"{answers.label_depth!r} must be whole numbers"
         ) from None
+    if label_depth < 1:
+        raise UsageError(f"label depth {label_depth} must be 1 or more: use --label-depth 1")
     if budget < MIN_TIME_BUDGET:
         raise UsageError(
             f"time budget {budget}s is too short to train anything: "
             f"use --time-budget {MIN_TIME_BUDGET} or more"
         )
     package_name(answers.name)
-    return replace(answers, time_budget=budget, seed=seed, data=str(answers.data))
+    return replace(
+        answers,
+        time_budget=budget,
+        seed=seed,
+        label_depth=label_depth,
+        data=str(answers.data),
+        strict=bool(answers.strict),
+    )
 
 
 def resolve(
-    answers: Answers, *, cwd: Path, force: bool = False, verbose: bool = False
+    answers: Answers,
+    *,
+    cwd: Path,
+    force: bool = False,
+    verbose: bool = False,
+    previous_files: tuple[dict[str, Any], ...] | None = None,
 ) -> ProjectSpec:
     """Turn answers into a spec: absolute paths, package name; checks the data path exists."""
     if answers.data == SAMPLE:
@@ -153,12 +186,13 @@ def resolve(
         if not data_path.exists():
             raise UsageError(
                 f"data source {data_path} does not exist: pass --data with a folder that has "
-                "one sub-folder of images per label (or --data sample for the bundled sample)"
+                "one sub-folder of images per label, a CSV/TSV manifest or a .zip "
+                "(or --data sample for the bundled sample)"
             )
-        if not data_path.is_dir():
+        if not data_path.is_dir() and data_path.suffix.lower() not in DATA_FILE_SUFFIXES:
             raise UsageError(
-                f"data source {data_path} is not a folder: pass --data with a folder that has "
-                "one sub-folder of images per label"
+                f"data source {data_path} is neither a folder, a .csv/.tsv manifest nor a "
+                ".zip: pass --data with one of those"
             )
     output = answers.output or answers.name
     output_path = (cwd / Path(output).expanduser()).resolve()
@@ -169,4 +203,5 @@ def resolve(
         package=package_name(answers.name),
         force=force,
         verbose=verbose,
+        previous_files=previous_files,
     )

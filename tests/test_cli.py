@@ -119,15 +119,68 @@ def test_inspect_lists_problems_and_writes_a_report(
     done = modelgen("inspect", str(root), "--report", "report.json", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "23 images in 2 classes" in done.stdout
-    assert "square/notes.jpg: not a readable image" in " ".join(done.stdout.split())
+    assert "square/notes.jpg: not an image Pillow can read" in " ".join(done.stdout.split())
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["counts"] == {"circle": 12, "square": 11}
     by_path = {f["path"]: f for f in report["files"]}
     assert len(by_path) == 24
-    assert by_path["square/notes.jpg"]["status"].startswith("not a readable image")
+    assert by_path["square/notes.jpg"]["status"].startswith("not an image Pillow can read")
     assert {f["split"] for f in report["files"] if f["status"] == "ok"} == {
         "train",
         "validation",
         "test",
     }
     assert sorted((p, p.stat().st_mtime_ns) for p in root.rglob("*")) == before
+
+
+def test_inspect_a_manifest_with_strict_and_compare(
+    tmp_path: Path, make_dataset: MakeDataset
+) -> None:
+    import json
+
+    make_dataset({"circle": 12, "square": 12}, name="pool")
+    rows = ["image,label"] + [
+        f"pool/{label}/{label}_{i:03d}.png,{label}"
+        for label in ("circle", "square")
+        for i in range(12)
+    ]
+    (tmp_path / "labels.csv").write_text("\n".join([*rows, "pool/circle/gone.png,circle"]) + "\n")
+    done = modelgen("inspect", "labels.csv", "--report", "r.json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    out = " ".join(done.stdout.split())
+    assert "24 images in 2 classes (manifest source), 1 skipped" in out
+    assert "pool/circle/gone.png: named in labels.csv line 26 but missing" in out
+    report = json.loads((tmp_path / "r.json").read_text())
+    gone = next(f for f in report["files"] if f["path"] == "pool/circle/gone.png")
+    assert gone["split"] is None and gone["status"].startswith("named in labels.csv")
+    assert {"path", "label", "sha256", "split", "status"} <= set(report["files"][0])
+    strict = modelgen("inspect", "labels.csv", "--strict", cwd=tmp_path)
+    assert strict.returncode == 2
+    assert "cannot be used (--strict): pool/circle/gone.png" in one_line(strict.stderr)
+    saved = tmp_path / "modelgen.toml"
+    files = [
+        f
+        for f in report["files"]
+        if f["status"] == "ok" and f["path"] != "pool/square/square_000.png"
+    ]
+    saved.write_text(
+        "[data]\nfiles = ["
+        + ", ".join(
+            f'{{path = "{f["path"]}", label = "{f["label"]}", sha256 = "{f["sha256"]}"}}'
+            for f in files
+        )
+        + "]\n"
+    )
+    compared = modelgen("inspect", "labels.csv", "--compare", str(saved), cwd=tmp_path)
+    assert "since" in compared.stdout and "1 added (square 1)" in one_line(compared.stdout)
+
+
+def test_conflicting_labels_stop_new_before_training(
+    tmp_path: Path, make_dataset: MakeDataset
+) -> None:
+    root = make_dataset({"cat": 12, "dog": 12})
+    (root / "dog" / "x.png").write_bytes((root / "cat" / "cat_001.png").read_bytes())
+    done = modelgen("new", "--data", str(root), "--yes", "--output", "out", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "conflicting labels" in one_line(done.stderr)
+    assert "Training on" not in done.stdout and not (tmp_path / "out").exists()

@@ -31,11 +31,11 @@ def test_corrupt_and_non_image_files_are_skipped_and_listed(make_dataset: MakeDa
     dataset = scan_folder(root, min_images_per_class=10)
     reasons = {s.relpath: s.reason for s in dataset.skipped}
     assert set(reasons) == {"a/truncated.png", "a/notes.txt", "b/empty.jpg"}
-    assert reasons["b/empty.jpg"] == "empty file (0 bytes)"
-    assert reasons["a/notes.txt"].startswith("not a readable image")
-    assert reasons["a/truncated.png"].startswith("not a readable image")
+    assert reasons["b/empty.jpg"] == "empty file (0 bytes): re-export or remove it"
+    assert reasons["a/notes.txt"].startswith("not an image Pillow can read")
+    assert reasons["a/truncated.png"].startswith("corrupt or truncated image")
     assert dataset.counts == {"a": 10, "b": 10}
-    assert dataset.notes == ("README.md: not inside a label folder, ignored",)
+    assert dataset.notes == ("README.md: not inside a label folder (1 level deep), ignored",)
 
 
 def test_no_label_folders(tmp_path: Path) -> None:

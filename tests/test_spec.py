@@ -79,5 +79,5 @@ def test_resolve_refuses_missing_and_file_data(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="does not exist"):
         resolve(make_answers({"data": "nowhere"}), cwd=tmp_path)
     (tmp_path / "list.txt").write_text("x")
-    with pytest.raises(UsageError, match="not a folder"):
+    with pytest.raises(UsageError, match="neither a folder, a .csv/.tsv manifest nor a .zip"):
         resolve(make_answers({"data": "list.txt"}), cwd=tmp_path)

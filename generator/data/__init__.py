@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .images import load_arrays, preprocess, to_rgb
-from .scan import Dataset, ImageRecord, Skipped, scan_folder
+from .scan import Dataset, ImageRecord, Skipped, scan_folder, scan_source
 from .split import Split, split_dataset
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "load_arrays",
     "preprocess",
     "scan_folder",
+    "scan_source",
     "split_dataset",
     "to_rgb",
 ]

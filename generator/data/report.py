@@ -9,6 +9,14 @@ from .scan import Dataset
 from .split import Split
 
 
+def _note(note: str) -> dict[str, Any]:
+    """'path: what happened' notes name their file; source-level notes may not."""
+    path, sep, rest = note.partition(": ")
+    if sep and " " not in path:
+        return {"path": path, "severity": "note", "problem": rest}
+    return {"path": None, "severity": "note", "problem": note}
+
+
 def dataset_report(dataset: Dataset, split: Split) -> dict[str, Any]:
     """A JSON-ready report: one entry per file found, with its split or why it is skipped."""
     split_of = split.split_of()
@@ -28,7 +36,7 @@ def dataset_report(dataset: Dataset, split: Split) -> dict[str, Any]:
     files += [
         {
             "path": s.relpath,
-            "label": s.relpath.split("/")[0],
+            "label": s.label or None,
             "sha256": None,
             "split": None,
             "status": s.reason,
@@ -47,7 +55,13 @@ def dataset_report(dataset: Dataset, split: Split) -> dict[str, Any]:
             "min": [min(r.width for r in dataset.records), min(r.height for r in dataset.records)],
             "max": [max(r.width for r in dataset.records), max(r.height for r in dataset.records)],
         },
-        "problems": [{"path": s.relpath, "problem": s.reason} for s in dataset.skipped]
-        + [{"path": None, "problem": note} for note in dataset.notes],
+        "source": dataset.kind,
+        "identifiers": dataset.identifiers,
+        "near_duplicate_groups": dataset.near_duplicate_groups,
+        "problems": [
+            {"path": s.relpath, "severity": "skipped", "problem": s.reason} for s in dataset.skipped
+        ]
+        + [{"path": None, "severity": "warning", "problem": w} for w in dataset.warnings]
+        + [_note(note) for note in dataset.notes],
         "files": files,
     }

@@ -1,20 +1,32 @@
-"""Read a folder-per-label data source; decode every file before training trusts it."""
+"""The dataset doctor: list the source, check every file (in parallel), then the dataset.
+
+Problems that make training meaningless raise DataError (exit 2) before any training;
+per-file problems skip the file, which is counted and listed (strict=True makes them errors).
+"""
 
 from __future__ import annotations
 
 import hashlib
+import keyword
 import os
-from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import re
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
+import numpy as np
 
 from ..errors import DataError
-from .images import decode
+from .checks import FileCheck, check_file
+from .sources import Entry, list_source
 
-Image.MAX_IMAGE_PIXELS = 64_000_000  # larger images are refused as possible decompression bombs
+NEAR_DUPLICATE_BITS = 4  # dhash bits that may differ between near duplicates (of 64)
+NEAR_DUPLICATE_MAD = 4.0  # and their colour thumbnails' mean absolute difference (of 255)
+IMBALANCE_RATIO = 3.0  # largest class / smallest class above this is worth a warning
+PARALLEL_FROM = 64  # files; below this, threads cost more than they save
+CHUNK = 512  # files in flight at once
 
 
 @dataclass(frozen=True)
@@ -28,6 +40,10 @@ class ImageRecord:
     width: int
     height: int
     mode: str
+    format: str = ""
+    dhash: int = 0
+    thumb: bytes = field(default=b"", repr=False)
+    split_key: str = ""  # near duplicates share one, so they share a split
 
 
 @dataclass(frozen=True)
@@ -36,6 +52,7 @@ class Skipped:
 
     relpath: str
     reason: str
+    label: str = ""
 
 
 @dataclass(frozen=True)
@@ -45,6 +62,12 @@ class Dataset:
     records: tuple[ImageRecord, ...]
     skipped: tuple[Skipped, ...] = ()
     notes: tuple[str, ...] = field(default=())
+    """Kept files that were converted, and source-level findings."""
+    warnings: tuple[str, ...] = ()
+    """Dataset-level concerns: imbalance, near duplicates under different labels."""
+    kind: str = "folder"
+    identifiers: dict[str, str] = field(default_factory=dict)
+    near_duplicate_groups: int = 0
 
     @property
     def counts(self) -> dict[str, int]:
@@ -60,32 +83,100 @@ class Dataset:
         return digest.hexdigest()
 
 
-def _check_file(path: Path) -> tuple[str, Image.Image] | str:
-    """(content hash, decoded image), or the reason the file cannot be used."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        return f"cannot be read ({exc.strerror or exc})"
-    if not data:
-        return "empty file (0 bytes)"
-    try:
-        image = decode(data)
-    except UnidentifiedImageError:
-        return "not a readable image (not a format Pillow recognises)"
-    except Image.DecompressionBombError:
-        return f"image larger than {Image.MAX_IMAGE_PIXELS:,} pixels, refused as unsafe"
-    except Exception as exc:  # Pillow raises many types for bad data
-        message = str(exc).split("\n")[0] or type(exc).__name__
-        return f"not a readable image ({message})"
-    return hashlib.sha256(data).hexdigest(), image
+def _checked(paths: list[Path], workers: int) -> Iterator[FileCheck]:
+    """Results in input order, streamed a chunk at a time (memory holds one chunk, not the
+    dataset). Threads, not processes: Pillow's decoders and hashlib release the GIL for the
+    heavy work, and library callers need no `if __name__ == "__main__"` guard."""
+    if workers <= 1 or len(paths) < PARALLEL_FROM:
+        yield from map(check_file, paths)
+        return
+    with ThreadPoolExecutor(workers) as pool:
+        for start in range(0, len(paths), CHUNK):
+            yield from pool.map(check_file, paths[start : start + CHUNK])
 
 
-def _label_files(folder: Path) -> list[Path]:
-    files: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        files.extend(Path(dirpath) / f for f in sorted(filenames) if not f.startswith("."))
-    return files
+def scan_source(
+    data: Path,
+    *,
+    min_images_per_class: int,
+    label_depth: int = 1,
+    path_column: str | None = None,
+    label_column: str | None = None,
+    strict: bool = False,
+    workers: int | None = None,
+    extract_root: Path | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> Dataset:
+    listing = list_source(
+        data,
+        label_depth=label_depth,
+        path_column=path_column,
+        label_column=label_column,
+        extract_root=extract_root,
+    )
+    skipped: list[Skipped] = [
+        Skipped(e.relpath, e.problem, e.label) for e in listing.entries if e.problem
+    ]
+    todo: list[Entry] = [e for e in listing.entries if not e.problem]
+    notes: list[str] = list(listing.notes)
+    records: list[ImageRecord] = []
+    workers = workers if workers is not None else (os.cpu_count() or 1)
+    for done, (entry, check) in enumerate(
+        zip(todo, _checked([e.path for e in todo], workers), strict=True), start=1
+    ):
+        if check.problem:
+            skipped.append(Skipped(entry.relpath, check.problem, entry.label))
+        else:
+            records.append(
+                ImageRecord(
+                    entry.path,
+                    entry.relpath,
+                    entry.label,
+                    check.sha256,
+                    check.width,
+                    check.height,
+                    check.mode,
+                    check.format,
+                    check.dhash,
+                    check.thumb,
+                )
+            )
+            notes += [f"{entry.relpath}: {note}" for note in check.notes]
+        if on_progress:
+            on_progress(done, len(todo))
+    records, duplicates = _exact_duplicates(records)
+    skipped += duplicates
+    if strict and skipped:
+        shown = "; ".join(f"{s.relpath}: {s.reason}" for s in skipped[:10])
+        more = f" (and {len(skipped) - 10} more)" if len(skipped) > 10 else ""
+        raise DataError(
+            f"{len(skipped)} file(s) in {data} cannot be used (--strict): {shown}{more}"
+        )
+    named = {e.label for e in listing.entries} | set(listing.folders)
+    labels = _check_classes(data, records, named, min_images_per_class)
+    records = [r for r in records if r.label in labels]
+    notes += [f"{label}/: no readable images, class ignored" for label in sorted(named - {*labels})]
+    records, groups, near_warnings = _near_duplicates(records)
+    warnings = near_warnings + _imbalance(records, labels)
+    identifiers = label_identifiers(labels)
+    notes += [
+        f"label {label!r} is not a Python identifier: generated code refers to it as "
+        f"{name!r} (metadata.json maps the two)"
+        for label, name in identifiers.items()
+        if label != name
+    ]
+    skipped.sort(key=lambda s: s.relpath)
+    return Dataset(
+        listing.root,
+        labels,
+        tuple(sorted(records, key=lambda r: r.relpath)),
+        tuple(skipped),
+        tuple(notes),
+        tuple(warnings),
+        listing.kind,
+        identifiers,
+        groups,
+    )
 
 
 def scan_folder(
@@ -94,51 +185,144 @@ def scan_folder(
     min_images_per_class: int,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> Dataset:
-    """Scan root/<label>/**/<image>; raise DataError when training would be meaningless."""
-    if not root.is_dir():
-        raise DataError(f"data source {root} is not a folder: pass --data with a label folder")
-    label_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    notes = tuple(
-        f"{p.name}: not inside a label folder, ignored"
-        for p in sorted(root.iterdir())
-        if p.is_file() and not p.name.startswith(".")
-    )
-    if not label_dirs:
-        raise DataError(
-            f"data source {root} has no label folders: put each class's images in a "
-            f"sub-folder named after the label, e.g. {root / 'cat'}/ and {root / 'dog'}/"
+    """A folder per label (the common case; see scan_source for every option)."""
+    return scan_source(root, min_images_per_class=min_images_per_class, on_progress=on_progress)
+
+
+def _exact_duplicates(records: list[ImageRecord]) -> tuple[list[ImageRecord], list[Skipped]]:
+    """Keep the first copy of identical content per label; identical content under two
+    labels is an error, since one of the labels must be wrong."""
+    by_sha: dict[str, list[ImageRecord]] = defaultdict(list)
+    for r in sorted(records, key=lambda r: r.relpath):
+        by_sha[r.sha256].append(r)
+    conflicts = [group for group in by_sha.values() if len({r.label for r in group}) > 1]
+    if conflicts:
+        shown = "; ".join(
+            " and ".join(f"{r.relpath} ({r.label!r})" for r in group[:3]) for group in conflicts[:5]
         )
-    work = [(d.name, f) for d in label_dirs for f in _label_files(d)]
-    records: list[ImageRecord] = []
-    skipped: list[Skipped] = []
-    for done, (label, path) in enumerate(work, start=1):
-        relpath = path.relative_to(root).as_posix()
-        checked = _check_file(path)
-        if isinstance(checked, str):
-            skipped.append(Skipped(relpath, checked))
-        else:
-            sha, image = checked
-            records.append(ImageRecord(path, relpath, label, sha, *image.size, image.mode))
-            image.close()
-        if on_progress:
-            on_progress(done, len(work))
+        more = f" (and {len(conflicts) - 5} more)" if len(conflicts) > 5 else ""
+        raise DataError(
+            f"conflicting labels: the same image appears under different labels: {shown}{more}: "
+            "keep one copy, under the right label"
+        )
+    kept, skipped = [], []
+    for group in by_sha.values():
+        kept.append(group[0])
+        skipped += [
+            Skipped(r.relpath, f"exact duplicate of {group[0].relpath}: remove one copy", r.label)
+            for r in group[1:]
+        ]
+    return kept, skipped
+
+
+def _check_classes(
+    data: Path, records: list[ImageRecord], labels_named: set[str], minimum: int
+) -> tuple[str, ...]:
     counts = Counter(r.label for r in records)
-    labels = tuple(d.name for d in label_dirs if counts[d.name])
-    empty = [d.name for d in label_dirs if not counts[d.name]]
+    named = sorted(labels_named)
+    labels = tuple(label for label in named if counts[label])
+    empty = [label for label in named if not counts[label]]
     if len(labels) < 2:
         found = f"only {labels[0]!r} has images" if labels else "no readable images were found"
         raise DataError(
-            f"data source {root} needs at least 2 classes with images, {found}"
+            f"data source {data} needs at least 2 classes with images, {found}"
             + (f" (empty or unreadable: {', '.join(empty)})" if empty else "")
-            + ": add a sub-folder of images for every label"
+            + ": add images for every label"
         )
-    small = [(label, counts[label]) for label in labels if counts[label] < min_images_per_class]
+    small = [(label, counts[label]) for label in labels if counts[label] < minimum]
     if small:
         listed = ", ".join(f"{label!r} has {n}" for label, n in small)
         raise DataError(
-            f"every class needs at least {min_images_per_class} readable images, but {listed} "
-            f"(in {root}): add images to those folders or remove them"
+            f"every class needs at least {minimum} readable images, but {listed} "
+            f"(in {data}): add images to those classes or remove them"
         )
-    if empty:
-        notes += tuple(f"{name}/: no readable images, class ignored" for name in empty)
-    return Dataset(root, labels, tuple(records), tuple(skipped), notes)
+    return labels
+
+
+def _near_duplicates(
+    records: list[ImageRecord],
+) -> tuple[list[ImageRecord], int, list[str]]:
+    """Group images whose difference hashes are within NEAR_DUPLICATE_BITS; every member
+    gets the group's split key, so near copies cannot sit on both sides of train/test.
+
+    Pigeonhole: two 64-bit hashes within 4 bits agree on at least one of 5 12-bit bands, so
+    only images sharing a band value are compared (no all-pairs pass over 50,000 images);
+    a thumbnail comparison then confirms each candidate pair.
+    """
+    parent = list(range(len(records)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    bands = NEAR_DUPLICATE_BITS + 1
+    width = 64 // bands
+    hashes = np.array([r.dhash for r in records], dtype=np.uint64)
+    thumbs = np.frombuffer(b"".join(r.thumb for r in records), dtype=np.uint8).reshape(
+        len(records), -1
+    )
+    for band in range(bands):
+        shift = band * width
+        keys = (hashes >> np.uint64(shift)) & np.uint64((1 << width) - 1)
+        order = np.argsort(keys, kind="stable")
+        starts = np.flatnonzero(np.r_[True, keys[order][1:] != keys[order][:-1]])
+        for begin, end in zip(starts, np.r_[starts[1:], len(order)], strict=True):
+            bucket = order[begin:end]
+            for k, a in enumerate(bucket[:-1]):
+                rest = bucket[k + 1 :]
+                close = rest[np.bitwise_count(hashes[rest] ^ hashes[a]) <= NEAR_DUPLICATE_BITS]
+                if not len(close):
+                    continue
+                mad = np.abs(thumbs[close].astype(np.int16) - thumbs[a]).mean(axis=1)
+                for b in close[mad <= NEAR_DUPLICATE_MAD]:
+                    parent[find(int(a))] = find(int(b))
+    groups: dict[int, list[int]] = defaultdict(list)
+    for i in range(len(records)):
+        groups[find(i)].append(i)
+    out = list(records)
+    warnings = []
+    count = 0
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        count += 1
+        key = min(records[i].sha256 for i in members)
+        for i in members:
+            out[i] = replace(records[i], split_key=key)
+        labels = sorted({records[i].label for i in members})
+        if len(labels) > 1:
+            names = ", ".join(f"{records[i].relpath} ({records[i].label!r})" for i in members[:4])
+            warnings.append(f"near duplicates under different labels: {names}: check those labels")
+    return out, count, warnings
+
+
+def _imbalance(records: list[ImageRecord], labels: tuple[str, ...]) -> list[str]:
+    counts = Counter(r.label for r in records)
+    largest = max(labels, key=lambda label: counts[label])
+    smallest = min(labels, key=lambda label: counts[label])
+    ratio = counts[largest] / counts[smallest]
+    if ratio <= IMBALANCE_RATIO:
+        return []
+    return [
+        f"classes are imbalanced: {largest!r} has {counts[largest]} images, {smallest!r} "
+        f"{counts[smallest]} ({ratio:.1f}x); training weights classes to compensate, but "
+        f"more {smallest!r} images would help most"
+    ]
+
+
+def label_identifiers(labels: tuple[str, ...]) -> dict[str, str]:
+    """A unique, valid Python identifier per label ("t-shirt/top" -> "t_shirt_top")."""
+    taken: set[str] = set()
+    found = {}
+    for label in labels:
+        name = re.sub(r"\W+", "_", label, flags=re.ASCII).strip("_").lower() or "label"
+        if name[0].isdigit() or keyword.iskeyword(name):
+            name = f"label_{name}"
+        base, n = name, 2
+        while name in taken:
+            name, n = f"{base}_{n}", n + 1
+        taken.add(name)
+        found[label] = name
+    return found

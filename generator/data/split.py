@@ -35,7 +35,8 @@ def split_dataset(
     dataset: Dataset, *, seed: int, validation_fraction: float, test_fraction: float
 ) -> Split:
     """Each image's split depends only on its content and the seed, so adding images later
-    never moves an existing one; identical files land in the same split. Per class, a split
+    never moves an existing one; identical files and near duplicates (same split_key) land
+    in the same split. Per class, a split
     the threshold left empty takes the train images with the lowest hash values."""
     train: list[ImageRecord] = []
     validation: list[ImageRecord] = []
@@ -43,11 +44,11 @@ def split_dataset(
     for label in dataset.labels:
         members = sorted(
             (r for r in dataset.records if r.label == label),
-            key=lambda r: (_unit(r.sha256, seed), r.relpath),
+            key=lambda r: (_unit(r.split_key or r.sha256, seed), r.relpath),
         )
         parts: dict[str, list[ImageRecord]] = {"train": [], "validation": [], "test": []}
         for record in members:
-            u = _unit(record.sha256, seed)
+            u = _unit(record.split_key or record.sha256, seed)
             name = (
                 "test"
                 if u < test_fraction

@@ -1,0 +1,66 @@
+"""What changed in a data source since a project was generated (from its modelgen.toml)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .scan import Dataset
+
+
+@dataclass(frozen=True)
+class Changes:
+    added: dict[str, int]  # per class
+    removed: dict[str, int]
+    relabelled: tuple[tuple[str, str, str], ...]  # (path, old label, new label)
+    modified: tuple[str, ...]  # same path, new content
+
+    @property
+    def empty(self) -> bool:
+        return not (self.added or self.removed or self.relabelled or self.modified)
+
+    def describe(self) -> str:
+        if self.empty:
+            return "no change since the last run"
+        parts = []
+        for word, counts in (("added", self.added), ("removed", self.removed)):
+            if counts:
+                total = sum(counts.values())
+                per = ", ".join(f"{label} {n}" for label, n in sorted(counts.items()))
+                parts.append(f"{total} {word} ({per})")
+        if self.relabelled:
+            shown = ", ".join(f"{p}: {a} -> {b}" for p, a, b in self.relabelled[:5])
+            more = f" and {len(self.relabelled) - 5} more" if len(self.relabelled) > 5 else ""
+            parts.append(f"{len(self.relabelled)} relabelled ({shown}{more})")
+        if self.modified:
+            parts.append(f"{len(self.modified)} changed in place")
+        return "; ".join(parts)
+
+
+def diff(previous: Iterable[Mapping[str, Any]], dataset: Dataset) -> Changes:
+    """Compare the file list saved in modelgen.toml ([data] files) with a fresh scan.
+
+    An image is followed by its content hash, so a moved or renamed file is neither added
+    nor removed; a hash under a new label is a relabelling."""
+    old = {str(f["sha256"]): (str(f["path"]), str(f["label"])) for f in previous}
+    new = {r.sha256: (r.relpath, r.label) for r in dataset.records}
+    added = Counter(label for sha, (_, label) in new.items() if sha not in old)
+    removed = Counter(label for sha, (_, label) in old.items() if sha not in new)
+    relabelled = tuple(
+        sorted(
+            (new[sha][0], old[sha][1], new[sha][1])
+            for sha in new.keys() & old.keys()
+            if old[sha][1] != new[sha][1]
+        )
+    )
+    old_paths = {path: sha for sha, (path, _) in old.items()}
+    modified = tuple(
+        sorted(
+            path
+            for sha, (path, _) in new.items()
+            if path in old_paths and old_paths[path] != sha and sha not in old
+        )
+    )
+    return Changes(dict(added), dict(removed), relabelled, modified)

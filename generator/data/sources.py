@@ -1,0 +1,327 @@
+"""Where the images come from: a folder per label, a CSV/TSV manifest, or a zip of either.
+
+Listing only: every candidate file with its label, or the reason it cannot be used. Nothing
+is ever written inside the data source (a zip is extracted into modelgen's cache).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import shutil
+import stat
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from ..errors import DataError
+
+MANIFEST_SUFFIXES = (".csv", ".tsv")
+PATH_COLUMNS = ("path", "file", "filename", "file_name", "image", "image_path", "filepath")
+LABEL_COLUMNS = ("label", "class", "category", "target", "class_name")
+MAX_ZIP_BYTES = 8 * 1024**3  # uncompressed total a zip may expand to
+MAX_ZIP_RATIO = 200  # uncompressed / compressed, per member: beyond it, a zip bomb
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A file the source names: its label, or why it cannot be used (problem)."""
+
+    path: Path
+    relpath: str
+    label: str
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class Listing:
+    root: Path  # what relative paths are relative to
+    kind: str  # "folder", "manifest" or "zip"
+    entries: list[Entry]
+    notes: list[str]  # source-level findings: ignored files, unreadable folders, loops
+    folders: tuple[str, ...] = ()  # label folders found, with or without images
+
+
+def list_source(
+    data: Path,
+    *,
+    label_depth: int = 1,
+    path_column: str | None = None,
+    label_column: str | None = None,
+    extract_root: Path | None = None,
+) -> Listing:
+    if not data.exists():
+        raise DataError(
+            f"data source {data} does not exist: pass --data with a folder that has one "
+            "sub-folder of images per label, a CSV/TSV manifest or a .zip "
+            "(or --data sample for the bundled sample)"
+        )
+    if data.is_file() and data.suffix.lower() == ".zip":
+        folder = extract_zip(data, extract_root)
+        inner = _zip_content(folder)
+        listed = (
+            list_manifest(inner, path_column, label_column)
+            if inner.is_file()
+            else list_folder(inner, label_depth)
+        )
+        return Listing(listed.root, "zip", listed.entries, listed.notes, listed.folders)
+    if data.is_file() and data.suffix.lower() in MANIFEST_SUFFIXES:
+        return list_manifest(data, path_column, label_column)
+    if data.is_file():
+        raise DataError(
+            f"data source {data} is a file modelgen cannot read as a source: pass a folder of "
+            "label folders, a .csv/.tsv manifest (path,label) or a .zip of either"
+        )
+    return list_folder(data, label_depth)
+
+
+# ---- folder -------------------------------------------------------------------------------
+
+
+def _utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes arrive as lone surrogates
+        return False
+    return True
+
+
+def _shown(path: Path) -> str:
+    """A printable name, even for a file name that is not valid UTF-8."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def list_folder(root: Path, label_depth: int = 1) -> Listing:
+    """root/<label>/.../<file>; with label_depth=2, root/<group>/<label>/... and the label is
+    "<group>/<label>". Follows symbolic links, but never into a folder twice (loops)."""
+    if label_depth < 1:
+        raise DataError(f"--label-depth must be 1 or more, not {label_depth}")
+    root = root.resolve()
+    entries: list[Entry] = []
+    notes: list[str] = []
+    seen: set[tuple[int, int]] = set()
+    folders: set[str] = set()
+
+    def walk(folder: Path, parts: tuple[str, ...]) -> None:
+        try:
+            info = folder.stat()
+        except OSError as exc:
+            notes.append(f"{_rel(folder)}: cannot be read ({exc.strerror}): check permissions")
+            return
+        key = (info.st_dev, info.st_ino)
+        if key in seen:
+            notes.append(
+                f"{_rel(folder)}: symbolic link loop (this folder was already scanned), "
+                "not followed: remove the link"
+            )
+            return
+        seen.add(key)
+        if len(parts) == label_depth:
+            folders.add("/".join(parts))
+        try:
+            children = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as exc:
+            notes.append(
+                f"{_rel(folder)}/: folder cannot be read ({exc.strerror}): check its "
+                "permissions (chmod +rx)"
+            )
+            return
+        for child in children:
+            if child.name.startswith("."):
+                continue
+            path = Path(child.path)
+            rel = _rel(path)
+            if not _utf8(child.name):
+                notes.append(
+                    f"{_shown(path.relative_to(root))}: name is not valid UTF-8, skipped: "
+                    "rename it"
+                )
+                continue
+            try:
+                is_dir = child.is_dir(follow_symlinks=True)
+            except OSError:
+                is_dir = False
+            if is_dir:
+                walk(path, (*parts, child.name))
+            elif len(parts) < label_depth:
+                notes.append(
+                    f"{rel}: not inside a label folder "
+                    f"({label_depth} level{'s' if label_depth > 1 else ''} deep), ignored"
+                )
+            else:
+                label = "/".join(parts[:label_depth])
+                entries.append(Entry(path, rel, label))
+
+    def _rel(path: Path) -> str:
+        return path.relative_to(root).as_posix() if path != root else "."
+
+    walk(root, ())
+    if not entries and not any("cannot be read" in n for n in notes):
+        raise DataError(
+            f"data source {root} has no label folders: put each class's images in a "
+            f"sub-folder named after the label, e.g. {root / 'cat'}/ and {root / 'dog'}/"
+        )
+    return Listing(root, "folder", entries, notes, tuple(sorted(folders)))
+
+
+# ---- manifest -----------------------------------------------------------------------------
+
+
+def _pick(header: list[str], wanted: str | None, known: tuple[str, ...], what: str) -> int:
+    lowered = [h.strip().lower() for h in header]
+    if wanted:
+        if wanted.lower() not in lowered:
+            raise DataError(
+                f"the manifest has no column {wanted!r} (columns: {', '.join(header)}): "
+                f"pass --{what}-column with one of them"
+            )
+        return lowered.index(wanted.lower())
+    for name in known:
+        if name in lowered:
+            return lowered.index(name)
+    raise DataError(
+        f"cannot tell which manifest column holds the {what} (columns: {', '.join(header)}): "
+        f"name it {known[0]!r} in the header or pass --{what}-column"
+    )
+
+
+def list_manifest(
+    manifest: Path, path_column: str | None = None, label_column: str | None = None
+) -> Listing:
+    """Rows of path,label; a header names the columns (or --path-column/--label-column), and
+    without one the first two columns are taken. Relative paths start at the manifest's
+    folder."""
+    manifest = manifest.resolve()
+    base = manifest.parent
+    try:
+        text = manifest.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"manifest {manifest} is not UTF-8 text ({exc.reason} at byte {exc.start}): "
+            "save it as UTF-8"
+        ) from None
+    delimiter = "\t" if manifest.suffix.lower() == ".tsv" else _sniff(text)
+    rows = [row for row in csv.reader(text.splitlines(), delimiter=delimiter) if any(row)]
+    if not rows:
+        raise DataError(f"manifest {manifest} is empty: add one line per image, path,label")
+    header = [cell.strip().lower() for cell in rows[0]]
+
+    def names_a_file(row: list[str]) -> bool:
+        return any(cell.strip() and (base / cell.strip()).is_file() for cell in row)
+
+    looks_like_header = bool(set(header) & {*PATH_COLUMNS, *LABEL_COLUMNS}) or (
+        len(rows) > 1 and not names_a_file(rows[0]) and names_a_file(rows[1])
+    )
+    if path_column or label_column or looks_like_header:
+        p = _pick(rows[0], path_column, PATH_COLUMNS, "path")
+        lab = _pick(rows[0], label_column, LABEL_COLUMNS, "label")
+        rows, first_line = rows[1:], 2
+    else:  # no header: path, label
+        p, lab, first_line = 0, 1, 1
+    entries: list[Entry] = []
+    notes: list[str] = []
+    for line, row in enumerate(rows, start=first_line):
+        if len(row) <= max(p, lab) or not row[p].strip() or not row[lab].strip():
+            notes.append(f"{manifest.name} line {line}: needs a path and a label, ignored")
+            continue
+        raw, label = row[p].strip(), row[lab].strip()
+        path = Path(raw) if Path(raw).is_absolute() else base / raw
+        rel = raw if not Path(raw).is_absolute() else path.as_posix()
+        problem = None
+        if not path.is_file():
+            problem = (
+                f"named in {manifest.name} line {line} but "
+                f"{'is not a file' if path.exists() else 'missing'}: fix the path or the row"
+            )
+        entries.append(Entry(path, PurePosixPath(rel).as_posix(), label, problem))
+    return Listing(base, "manifest", entries, notes)
+
+
+def _sniff(text: str) -> str:
+    try:
+        return csv.Sniffer().sniff(text[:4096], delimiters=",;\t|").delimiter
+    except csv.Error:
+        return ","
+
+
+# ---- zip ----------------------------------------------------------------------------------
+
+
+def _extract_dir(archive: Path, root: Path | None) -> Path:
+    from ..train.store import cache_dir
+
+    digest = hashlib.sha256()
+    with archive.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return (root or cache_dir() / "extracted") / digest.hexdigest()[:24]
+
+
+def extract_zip(archive: Path, root: Path | None = None, max_bytes: int = MAX_ZIP_BYTES) -> Path:
+    """Extract into the cache (once per zip content), refusing anything unsafe: absolute
+    paths, paths that climb out, symbolic links, a total over max_bytes, bomb-like ratios."""
+    target = _extract_dir(archive, root)
+    if target.is_dir():
+        return target
+    try:
+        bundle = zipfile.ZipFile(archive)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise DataError(f"{archive} is not a readable zip ({exc}): re-create it") from None
+    with bundle:
+        total = 0
+        for info in bundle.infolist():
+            name = info.filename
+            pure = PurePosixPath(name.replace("\\", "/"))
+            if name.startswith(("/", "\\")) or pure.is_absolute() or ":" in pure.parts[0]:
+                raise DataError(
+                    f"{archive} holds an absolute path ({name}), refused: zip the folder "
+                    "with relative paths"
+                )
+            if ".." in pure.parts:
+                raise DataError(
+                    f"{archive} holds a path that climbs out of the archive ({name}), "
+                    "refused: zip the folder with plain relative paths"
+                )
+            if stat.S_ISLNK(info.external_attr >> 16):
+                raise DataError(
+                    f"{archive} holds a symbolic link ({name}), refused: zip the files, "
+                    "not links (zip without --symlinks)"
+                )
+            total += info.file_size
+            if total > max_bytes:
+                raise DataError(
+                    f"{archive} expands to more than {max_bytes / 1024**3:.0f} GiB, refused: "
+                    "split it, or pass the extracted folder as --data"
+                )
+            if info.compress_size and info.file_size / info.compress_size > MAX_ZIP_RATIO:
+                raise DataError(
+                    f"{archive}: {name} expands {info.file_size / info.compress_size:.0f}x "
+                    "(a zip bomb?), refused: extract it yourself if you trust it"
+                )
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".partial-"))
+        try:
+            for info in bundle.infolist():
+                if info.is_dir():
+                    continue
+                out = staging.joinpath(*PurePosixPath(info.filename.replace("\\", "/")).parts)
+                out.parent.mkdir(parents=True, exist_ok=True)
+                with bundle.open(info) as src, out.open("wb") as dst:
+                    shutil.copyfileobj(src, dst, 1 << 20)
+            os.replace(staging, target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _zip_content(folder: Path) -> Path:
+    """The extracted folder, the single folder it wraps, or the manifest at its top."""
+    visible = [p for p in folder.iterdir() if not p.name.startswith((".", "__MACOSX"))]
+    manifests = [p for p in visible if p.is_file() and p.suffix.lower() in MANIFEST_SUFFIXES]
+    if len(manifests) == 1:
+        return manifests[0]
+    if len(visible) == 1 and visible[0].is_dir():
+        return _zip_content(visible[0])
+    return folder

@@ -1,0 +1,307 @@
+"""The dataset doctor: every check on a small corpus, with its exact outcome.
+
+Per-file problems skip the file (counted, listed, named); problems that make training
+meaningless raise DataError (exit 2) before any training. Nothing is written in the source.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+import stat
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import MakeDataset, draw_shape
+from PIL import Image
+
+from generator.data import scan_source, split_dataset
+from generator.data.changes import diff
+from generator.data.scan import label_identifiers
+from generator.data.sources import extract_zip
+from generator.errors import DataError
+
+SPLIT = {"validation_fraction": 0.15, "test_fraction": 0.15}
+
+
+def tree_state(root: Path) -> list[tuple[str, str]]:
+    """Every path under root with a hash of its content (or 'dir'/'link')."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in sorted(dirnames + filenames):
+            path = Path(dirpath) / name
+            if path.is_symlink():
+                kind = "link:" + os.readlink(path)
+            elif path.is_dir():
+                kind = "dir"
+            else:
+                kind = hashlib.sha256(path.read_bytes()).hexdigest()
+            found.append((str(path.relative_to(root)), kind))
+    return sorted(found)
+
+
+def scan(root: Path, **options: object) -> object:
+    return scan_source(root, min_images_per_class=10, workers=1, **options)  # type: ignore[arg-type]
+
+
+def image_bytes(image: Image.Image, fmt: str, **params: object) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **params)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def corpus(make_dataset: MakeDataset) -> Path:
+    """Two good classes plus one file for every per-file check."""
+    root = make_dataset({"circle": 12, "square": 12}, size=48)
+    rng = np.random.default_rng(5)
+    shape = draw_shape("circle", 48, rng)
+    c, s = root / "circle", root / "square"
+    (c / "zero.png").write_bytes(b"")
+    (c / "text.jpg").write_text("just words")
+    good = image_bytes(shape, "PNG")
+    (c / "cut.png").write_bytes(good[: len(good) // 2])
+    (c / "bmp-named.jpg").write_bytes(image_bytes(shape, "BMP"))
+    (c / "cmyk.jpg").write_bytes(image_bytes(shape.convert("CMYK"), "JPEG"))
+    grey16 = Image.frombytes(
+        "I;16", (48, 48), rng.integers(0, 65536, (48, 48)).astype("<u2").tobytes()
+    )
+    (c / "deep.png").write_bytes(image_bytes(grey16, "PNG"))
+    (s / "palette.png").write_bytes(image_bytes(shape.convert("P"), "PNG"))
+    rgba = shape.convert("RGBA")
+    rgba.putalpha(128)
+    (s / "alpha.png").write_bytes(image_bytes(rgba, "PNG"))
+    frames = [draw_shape("square", 48, rng) for _ in range(3)]
+    (s / "moving.gif").write_bytes(
+        image_bytes(frames[0], "GIF", save_all=True, append_images=frames[1:])
+    )
+    exif = shape.getexif()
+    exif[0x0112] = 6
+    (s / "rotated.jpg").write_bytes(image_bytes(shape, "JPEG", exif=exif))
+    (s / "tiny.png").write_bytes(image_bytes(shape.resize((8, 8)), "PNG"))
+    (s / "bomb.png").write_bytes(image_bytes(Image.new("1", (9000, 8000)), "PNG"))
+    (s / "copy.png").write_bytes((s / "square_000.png").read_bytes())
+    return root
+
+
+def test_every_per_file_check_has_its_outcome(corpus: Path) -> None:
+    before = tree_state(corpus)
+    dataset = scan(corpus)
+    skipped = {s.relpath: s.reason for s in dataset.skipped}
+    assert skipped == {
+        "circle/zero.png": "empty file (0 bytes): re-export or remove it",
+        "circle/text.jpg": "not an image Pillow can read: remove it or convert it to PNG/JPEG",
+        "circle/cut.png": skipped["circle/cut.png"],
+        "square/tiny.png": "too small (8x8 px; at least 16 px a side is needed): use a larger "
+        "copy or remove it",
+        "square/bomb.png": "9000x8000 pixels is over the 64,000,000-pixel limit, refused unread "
+        "(a decompression bomb, or far larger than training needs): downscale it",
+        "square/square_000.png": "exact duplicate of square/copy.png: remove one copy",
+    }
+    assert skipped["circle/cut.png"].startswith("corrupt or truncated image (")
+    notes = "\n".join(dataset.notes)
+    for expected in (
+        "circle/bmp-named.jpg: is a BMP file named .jpg: read as BMP; rename it to .bmp",
+        "circle/cmyk.jpg: CMYK image, converted to RGB",
+        "circle/deep.png: 16-bit image, scaled to 8 bits",
+        "square/palette.png: palette image, converted to RGB",
+        "square/alpha.png: has transparency, flattened onto white",
+        "square/moving.gif: animated (3 frames): the first frame is used",
+        "square/rotated.jpg: EXIF orientation 6, rotated upright",
+    ):
+        assert expected in notes
+    kept = {r.relpath for r in dataset.records}
+    assert {"circle/bmp-named.jpg", "circle/deep.png", "square/moving.gif"} <= kept
+    assert "square/copy.png" in kept  # the first copy in path order stays
+    assert dataset.counts == {"circle": 15, "square": 16}
+    assert tree_state(corpus) == before  # nothing written, moved or deleted
+
+
+def test_strict_turns_skips_into_one_error_naming_them(corpus: Path) -> None:
+    with pytest.raises(DataError, match=r"6 file\(s\) in .* cannot be used \(--strict\)") as e:
+        scan(corpus, strict=True)
+    assert "circle/zero.png: empty file" in str(e.value)
+
+
+def test_same_image_under_two_labels_is_an_error(make_dataset: MakeDataset) -> None:
+    root = make_dataset({"cat": 12, "dog": 12})
+    (root / "dog" / "really-a-cat.png").write_bytes((root / "cat" / "cat_003.png").read_bytes())
+    with pytest.raises(DataError, match="conflicting labels") as caught:
+        scan(root)
+    assert "cat/cat_003.png ('cat') and dog/really-a-cat.png ('dog')" in str(caught.value)
+
+
+def test_near_duplicates_share_a_split_and_relabelled_ones_are_flagged(
+    make_dataset: MakeDataset,
+) -> None:
+    root = make_dataset({"a": 20, "b": 20}, size=64)
+    original = Image.open(root / "a" / "a_004.png").convert("RGB")
+    (root / "a" / "a_004_big.jpg").write_bytes(image_bytes(original.resize((128, 128)), "JPEG"))
+    (root / "b" / "b_from_a.jpg").write_bytes(image_bytes(original, "JPEG", quality=60))
+    dataset = scan(root)
+    keys = {r.relpath: r.split_key for r in dataset.records}
+    assert keys["a/a_004.png"] == keys["a/a_004_big.jpg"] == keys["b/b_from_a.jpg"] != ""
+    assert dataset.near_duplicate_groups == 1
+    assert sum(bool(k) for k in keys.values()) == 3  # unrelated images are not grouped
+    assert any("near duplicates under different labels" in w for w in dataset.warnings)
+    for seed in range(8):
+        split = split_dataset(dataset, seed=seed, **SPLIT).split_of()
+        assert split["a/a_004.png"] == split["a/a_004_big.jpg"] == split["b/b_from_a.jpg"]
+
+
+def test_imbalance_warns_with_the_ratio(make_dataset: MakeDataset) -> None:
+    dataset = scan(make_dataset({"common": 44, "rare": 11}))
+    assert dataset.warnings == (
+        "classes are imbalanced: 'common' has 44 images, 'rare' 11 (4.0x); training weights "
+        "classes to compensate, but more 'rare' images would help most",
+    )
+
+
+def test_symlink_loop_unreadable_folder_and_non_utf8_name(
+    make_dataset: MakeDataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = make_dataset({"a": 10, "b": 10})
+    (root / "a" / "again").symlink_to(root / "a", target_is_directory=True)
+    locked = root / "b" / "locked"
+    locked.mkdir()
+    with open(os.path.join(os.fsencode(root / "b"), b"caf\xe9.png"), "wb") as fh:
+        fh.write((root / "b" / "b_000.png").read_bytes())
+    real_scandir = os.scandir
+
+    def scandir(path: str | os.PathLike[str]) -> object:
+        if Path(path) == locked:  # root ignores chmod, so refuse the way the OS would
+            raise PermissionError(13, "Permission denied")
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    dataset = scan(root)
+    assert dataset.counts == {"a": 10, "b": 10}
+    assert dataset.notes == (
+        "a/again: symbolic link loop (this folder was already scanned), not followed: "
+        "remove the link",
+        "b/caf\\xe9.png: name is not valid UTF-8, skipped: rename it",
+        "b/locked/: folder cannot be read (Permission denied): check its permissions "
+        "(chmod +rx)",
+    )
+
+
+def test_label_depth_takes_nested_folders_as_labels(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    root = tmp_path / "animals"
+    for label in ("cats/black", "cats/white", "dogs/brown"):
+        (root / label).mkdir(parents=True)
+        for i in range(10):
+            draw_shape("circle", 32, rng).save(root / label / f"{i}.png")
+    assert scan(root, label_depth=2).labels == ("cats/black", "cats/white", "dogs/brown")
+    assert scan(root).labels == ("cats", "dogs")  # depth 1: nested folders are one class
+
+
+def _manifest(path: Path, rows: list[list[str]], delimiter: str = ",") -> Path:
+    with path.open("w", newline="") as fh:
+        csv.writer(fh, delimiter=delimiter).writerows(rows)
+    return path
+
+
+def test_csv_manifest_with_header_missing_files_and_label_mapping(
+    make_dataset: MakeDataset, tmp_path: Path
+) -> None:
+    images = make_dataset({"x": 12, "y": 12}, name="pool")
+    rows = [["filename", "class"]]
+    for i in range(12):
+        rows.append([f"pool/x/x_{i:03d}.png", "t-shirt/top"])
+        rows.append([str(images / "y" / f"y_{i:03d}.png"), "2 trousers"])
+    rows.append(["pool/x/gone.png", "t-shirt/top"])
+    dataset = scan(_manifest(tmp_path / "labels.csv", rows))
+    assert dataset.kind == "manifest"
+    assert dataset.counts == {"2 trousers": 12, "t-shirt/top": 12}
+    assert [(s.relpath, s.reason) for s in dataset.skipped] == [
+        ("pool/x/gone.png", "named in labels.csv line 26 but missing: fix the path or the row")
+    ]
+    assert dataset.identifiers == {"2 trousers": "label_2_trousers", "t-shirt/top": "t_shirt_top"}
+    assert any("'t-shirt/top' is not a Python identifier" in n for n in dataset.notes)
+
+
+def test_tsv_without_header_and_named_columns(make_dataset: MakeDataset, tmp_path: Path) -> None:
+    make_dataset({"x": 10, "y": 10}, name="pool")
+    rows = [[f"pool/{c}/{c}_{i:03d}.png", c] for c in "xy" for i in range(10)]
+    assert scan(_manifest(tmp_path / "l.tsv", rows, "\t")).counts == {"x": 10, "y": 10}
+    named = [["id", "where", "what"]] + [[str(i), p, lab] for i, (p, lab) in enumerate(rows)]
+    manifest = _manifest(tmp_path / "named.csv", named)
+    with pytest.raises(DataError, match="cannot tell which manifest column holds the path"):
+        scan(manifest)
+    dataset = scan(manifest, path_column="where", label_column="what")
+    assert dataset.counts == {"x": 10, "y": 10}
+
+
+def test_zip_of_a_folder_is_extracted_outside_the_source(
+    make_dataset: MakeDataset, tmp_path: Path
+) -> None:
+    root = make_dataset({"a": 10, "b": 10})
+    archive = tmp_path / "data.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        for path in sorted(root.rglob("*.png")):
+            bundle.write(path, "dataset/" + path.relative_to(root).as_posix())
+    before = tree_state(tmp_path)
+    dataset = scan(archive, extract_root=tmp_path / "cache")
+    assert dataset.kind == "zip" and dataset.counts == {"a": 10, "b": 10}
+    after = [entry for entry in tree_state(tmp_path) if not entry[0].startswith("cache")]
+    assert after == before
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("../escape.png", "climbs out of the archive"),
+        ("/etc/owned.png", "absolute path"),
+        ("link.png", "symbolic link"),
+    ],
+)
+def test_unsafe_zips_are_refused(tmp_path: Path, name: str, message: str) -> None:
+    archive = tmp_path / "bad.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        info = zipfile.ZipInfo(name)
+        if name == "link.png":
+            info.external_attr = (stat.S_IFLNK | 0o777) << 16
+        bundle.writestr(info, b"target")
+    with pytest.raises(DataError, match=message):
+        extract_zip(archive, tmp_path / "cache")
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").rglob("*.png"))
+
+
+def test_zip_over_the_size_limit_is_refused(tmp_path: Path) -> None:
+    archive = tmp_path / "big.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        bundle.writestr("a/one.bin", os.urandom(4096))
+        bundle.writestr("a/two.bin", os.urandom(4096))
+    with pytest.raises(DataError, match="expands to more than"):
+        extract_zip(archive, tmp_path / "cache", max_bytes=6000)
+
+
+def test_fingerprint_diff_names_added_removed_and_relabelled(make_dataset: MakeDataset) -> None:
+    root = make_dataset({"a": 12, "b": 12})
+    first = scan(root)
+    saved = [{"path": r.relpath, "label": r.label, "sha256": r.sha256} for r in first.records]
+    (root / "a" / "a_000.png").unlink()
+    (root / "b" / "b_001.png").rename(root / "a" / "moved.png")
+    draw_shape("b", 32, np.random.default_rng(99)).save(root / "b" / "new.png")
+    changes = diff(saved, scan(root))
+    assert changes.added == {"b": 1} and changes.removed == {"a": 1}
+    assert changes.relabelled == (("a/moved.png", "b", "a"),)
+    assert changes.describe().startswith("1 added (b 1); 1 removed (a 1); 1 relabelled")
+    assert diff(saved, first).empty
+
+
+def test_label_identifiers_are_unique_and_valid() -> None:
+    names = label_identifiers(("a-b", "a_b", "class", "Ünïcode", "?!"))
+    assert names == {
+        "a-b": "a_b",
+        "a_b": "a_b_2",
+        "class": "label_class",
+        "Ünïcode": "n_code",
+        "?!": "label",
+    }
+    assert all(n.isidentifier() for n in names.values())
