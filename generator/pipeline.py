@@ -55,11 +55,13 @@ def scan(spec: ProjectSpec, reporter: Reporter) -> tuple[Dataset, Split]:
             strict=answers.strict,
             on_progress=lambda done, total: advance(0, description=f"{done}/{total} files"),
         )
+    previous = {str(f["sha256"]): str(f["split"]) for f in spec.previous_files or ()}
     split = split_dataset(
         dataset,
         seed=spec.answers.seed,
         validation_fraction=spec.validation_fraction,
         test_fraction=spec.test_fraction,
+        previous=previous,
     )
     return dataset, split
 

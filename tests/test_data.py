@@ -109,3 +109,25 @@ def test_preprocess_modes_alpha_and_exif() -> None:
     upright = preprocess(Image.open(io.BytesIO(buffer.getvalue())), 20)
     expected = preprocess(image.transpose(Image.Transpose.ROTATE_270), 20)
     assert np.array_equal(upright, expected)
+
+
+def test_near_copies_of_old_images_never_move_them_when_the_last_split_is_known(
+    make_dataset: MakeDataset,
+) -> None:
+    root = make_dataset({"a": 40, "b": 40}, size=64)
+    options = {"seed": 7, "validation_fraction": 0.15, "test_fraction": 0.15}
+    first = scan_folder(root, min_images_per_class=10)
+    before = split_dataset(first, **options)
+    previous = {r.sha256: name for name, part in before.parts().items() for r in part}
+    # 20% more images: near copies (re-encoded) of old images, which join their groups
+    for record in [*first.records][::5]:
+        copy = Image.open(record.path).convert("RGB")
+        copy.save(root / record.label / f"copy_{Path(record.relpath).stem}.jpg", quality=90)
+    second = scan_folder(root, min_images_per_class=10)
+    assert second.near_duplicate_groups >= 10
+    after = split_dataset(second, previous=previous, **options).split_of()
+    for name, part in before.parts().items():
+        assert all(after[r.relpath] == name for r in part), name
+    for record in [*first.records][::5]:  # each copy sits with its original
+        copy = f"{record.label}/copy_{Path(record.relpath).stem}.jpg"
+        assert after[copy] == after[record.relpath]

@@ -113,3 +113,25 @@ def test_no_terminal_names_the_missing_flags() -> None:
 
 def test_yes_asks_nothing() -> None:
     assert collect({"name": "x"}, use_defaults=True, interactive=False) == {"name": "x"}
+
+
+@pytest.mark.parametrize(("downs", "suffix"), [(2, ".csv"), (3, ".zip")])
+def test_manifest_and_zip_sources_are_offered_and_checked(
+    keyboard: Any, tmp_path: Any, downs: int, suffix: str
+) -> None:
+    source = tmp_path / f"images{suffix}"
+    source.write_bytes(b"")
+    folder = tmp_path / "not-a-file"
+    folder.mkdir()
+    keys = (
+        ENTER  # scenario
+        + DOWN * downs
+        + ENTER  # data: manifest or zip
+        + str(folder)
+        + ENTER  # refused: a folder where a file is expected
+        + "\x7f" * len(str(folder))
+        + str(source)
+        + ENTER
+        + ENTER * 4  # compute, name, output, budget: defaults
+    )
+    assert answer(keyboard, keys)["data"] == str(source)

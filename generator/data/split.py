@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .scan import Dataset, ImageRecord
@@ -32,12 +33,25 @@ def _unit(sha256: str, seed: int) -> float:
 
 
 def split_dataset(
-    dataset: Dataset, *, seed: int, validation_fraction: float, test_fraction: float
+    dataset: Dataset,
+    *,
+    seed: int,
+    validation_fraction: float,
+    test_fraction: float,
+    previous: Mapping[str, str] | None = None,
 ) -> Split:
     """Each image's split depends only on its content and the seed, so adding images later
     never moves an existing one; identical files and near duplicates (same split_key) land
     in the same split. Per class, a split
-    the threshold left empty takes the train images with the lowest hash values."""
+    the threshold left empty takes the train images with the lowest hash values.
+
+    previous (content hash -> split, from the last run's modelgen.toml) pins images that were
+    there before, and their near duplicates with them: a new near copy of an old image can
+    change its group's key, but never its split."""
+    pinned: dict[str, str] = {}
+    for r in sorted(dataset.records, key=lambda r: r.relpath):
+        if previous and previous.get(r.sha256) in ("train", "validation", "test"):
+            pinned.setdefault(r.split_key or r.sha256, previous[r.sha256])
     train: list[ImageRecord] = []
     validation: list[ImageRecord] = []
     test: list[ImageRecord] = []
@@ -48,8 +62,9 @@ def split_dataset(
         )
         parts: dict[str, list[ImageRecord]] = {"train": [], "validation": [], "test": []}
         for record in members:
-            u = _unit(record.split_key or record.sha256, seed)
-            name = (
+            key = record.split_key or record.sha256
+            u = _unit(key, seed)
+            name = pinned.get(key) or (
                 "test"
                 if u < test_fraction
                 else "validation" if u < test_fraction + validation_fraction else "train"
