@@ -1,8 +1,8 @@
 """How the time budget is spent, decided before training from a short timing probe.
 
-Pure arithmetic on the probe's estimates. Counts are rounded down to coarse ladders, so a
-few percent of timing noise between two runs gives the same plan (and so the same model);
-the deadline is only a safety net.
+Pure arithmetic on the probe's estimates, which are cached per machine: the same data and
+budget give the same plan, and so the same model. Counts are rounded down to coarse ladders
+(a plan of 8 settings x 5 epochs, not 7.3 x 4.6); the deadline is only a safety net.
 """
 
 from __future__ import annotations
@@ -161,4 +161,28 @@ def make_plan(
             skipped.append((estimate.name + suffix, planned))
         else:
             families.append(planned)
+    if not families and estimates:
+        fallback = _fallback(estimates, available, max_epochs)
+        if fallback is not None:
+            families.append(fallback)
+            skipped = [entry for entry in skipped if not entry[0].startswith(fallback.name)]
     return Plan(budget, tuple(families), tuple(skipped), tuple(estimates))
+
+
+def _fallback(estimates: list[Estimate], available: float, max_epochs: int) -> FamilyPlan | None:
+    """When no family fits its share, the whole budget goes to the one that trains most:
+    a head on cached features if embedding leaves room for a few head epochs, else the
+    cheapest convnet for as many epochs as fit (at least one)."""
+
+    def epochs(e: Estimate) -> int:
+        spare = available - e.prepare_seconds - e.trial_seconds
+        return min(max_epochs, int(spare / max(e.epoch_seconds, 1e-6)))
+
+    transfers = [e for e in estimates if e.kind == "transfer" and epochs(e) >= 5]
+    cnns = sorted((e for e in estimates if e.kind == "cnn" and epochs(e) >= 1), key=epochs)
+    chosen = transfers[0] if transfers else cnns[-1] if cnns else None
+    if chosen is None:
+        return None
+    n = epochs(chosen)
+    seconds = chosen.prepare_seconds + chosen.trial_seconds + n * chosen.epoch_seconds
+    return FamilyPlan(chosen.name, chosen.kind, 1, 0, n, 0, seconds, 0.0)

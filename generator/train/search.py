@@ -52,6 +52,8 @@ HEAD_TRIAL_SECONDS = 0.6  # building, compiling and tracing a tiny head, measure
 HEAD_STEP_SECONDS = 0.004  # one head training step on a 32-vector batch
 PROBE_ALLOWANCE = 0.05  # of the budget, for loading backbones and the probe
 OVERRUN = 1.25  # a family may run this much past its planned time before it is cut
+SMALL_BUDGET = 30  # seconds; below it, only the cheapest candidate of each kind is tried
+SMALL_BUDGET_REASON = f"budgets under {SMALL_BUDGET}s try only the cheapest candidates"
 
 
 @dataclass(frozen=True)
@@ -122,7 +124,14 @@ def train(
     try:
         loaded, skipped = _load_backbones(options, reporter)
         cnn_size = options.cnn_input_size or cnn_input_size(split.train)
-        estimates = _probe(run, loaded, cnn_size, compute)
+        cnns = options.cnns
+        if options.time_budget < SMALL_BUDGET:
+            # too little time to probe and compare everything: the cheapest of each kind
+            for lb in loaded[1:]:
+                skipped.append((f"{lb.backbone.name}-frozen", SMALL_BUDGET_REASON))
+            skipped += [(name, SMALL_BUDGET_REASON) for name in cnns[1:]]
+            loaded, cnns = loaded[:1], cnns[:1]
+        estimates = _probe(run, loaded, cnns, cnn_size, compute)
         # Planned with a fixed allowance for loading and probing, not the time they took:
         # the plan (and so the model) must not depend on this run's timing noise.
         plan = make_plan(
@@ -249,7 +258,11 @@ def _median_time(fn: Callable[..., Any], *args: Any, repeat: int = 3) -> float:
 
 
 def _probe(
-    run: _Run, loaded: list[LoadedBackbone], cnn_size: int, compute: Compute
+    run: _Run,
+    loaded: list[LoadedBackbone],
+    cnns: Sequence[str],
+    cnn_size: int,
+    compute: Compute,
 ) -> list[Estimate]:
     """Per-image costs of each backbone and per-step costs of each convnet.
 
@@ -268,7 +281,7 @@ def _probe(
     )
     steps = -(-n_train // 32) + -(-n_val // 128)
     estimates: list[Estimate] = []
-    with run.reporter.phase("timing probe", total=len(loaded) + len(run.options.cnns)) as advance:
+    with run.reporter.phase("timing probe", total=len(loaded) + len(cnns)) as advance:
         for lb in loaded:
             size = lb.backbone.input_size
 
@@ -293,7 +306,7 @@ def _probe(
                 )
             )
             advance(1)
-        for name in run.options.cnns:
+        for name in cnns:
             first, step = timings.get(
                 f"{name}@{cnn_size}/{len(run.labels)}/first,step",
                 lambda name=name: _cnn_step(run, name, cnn_size),  # type: ignore[misc]

@@ -1,0 +1,55 @@
+"""The budget plan: pure arithmetic on probe estimates (no training)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from generator.train.plan import RESERVE, Estimate, FamilyPlan, halving_epochs, make_plan
+
+CNN = Estimate("small-cnn", "cnn", 0.5, 0.4, 1.5, max_configs=8, min_rung_epochs=2)
+SEP = Estimate("separable-cnn", "cnn", 0.5, 0.5, 3.0, max_configs=8, min_rung_epochs=2)
+HEAD = Estimate("mobilenet_v2", "transfer", 4.0, 0.06, 0.6, 16, 5, fine_tune_epoch_seconds=4.0)
+
+
+def test_halving_arithmetic() -> None:
+    family = FamilyPlan("x", "cnn", 8, 3, 20, 0, 0.0, 0.0)
+    assert family.rungs == (8, 4, 2)
+    assert halving_epochs(8, 3) == 3 * (8 + 4 + 2)
+    assert FamilyPlan("x", "cnn", 1, 0, 20, 0, 0.0, 0.0).rungs == ()
+
+
+def test_plan_fits_the_budget_and_grows_with_it() -> None:
+    previous = None
+    for budget in (60, 120, 600):
+        plan = make_plan(budget, 0.05 * budget, [HEAD, CNN, SEP])
+        assert plan.seconds <= budget * (1 - RESERVE)
+        assert {f.name for f in plan.families} == {"mobilenet_v2", "small-cnn", "separable-cnn"}
+        if previous:
+            for before, after in zip(previous.families, plan.families, strict=True):
+                assert after.configs >= before.configs
+                assert after.final_epochs >= before.final_epochs
+        previous = plan
+    head = next(f for f in previous.families if f.kind == "transfer")
+    assert head.fine_tune_epochs > 0 and head.configs == 16
+
+
+def test_unaffordable_extraction_is_skipped_with_the_budget_it_needs() -> None:
+    slow = replace(HEAD, prepare_seconds=200.0)
+    plan = make_plan(120, 6, [slow, CNN])
+    assert [f.name for f in plan.families] == ["small-cnn"]
+    ((name, reason),) = plan.skipped
+    assert name == "mobilenet_v2-frozen"
+    assert "embedding the images would take about 200s" in reason
+    assert "raise --time-budget to about" in reason
+
+
+def test_when_nothing_fits_its_share_the_budget_goes_to_one_candidate() -> None:
+    big_head = replace(HEAD, prepare_seconds=14.0)
+    big_cnn = replace(CNN, epoch_seconds=9.0)
+    plan = make_plan(30, 1.5, [big_head, big_cnn])
+    assert [(f.name, f.configs) for f in plan.families] == [("mobilenet_v2", 1)]
+    assert plan.families[0].final_epochs >= 5
+    only_cnn = make_plan(30, 1.5, [big_cnn])
+    assert [(f.name, f.final_epochs) for f in only_cnn.families] == [("small-cnn", 2)]
+    hopeless = make_plan(30, 1.5, [replace(CNN, epoch_seconds=60.0)])
+    assert hopeless.families == () and hopeless.skipped
