@@ -22,15 +22,16 @@ SHARED = REPO.parent / "shared" / "weights" / "mobilenet_v2_1.0_no_top.h5"
 
 CHILD = """
 import json, os, resource, sys, time
+from pathlib import Path
 sys.path.insert(0, {repo!r})
 from generator.data import scan_folder, split_dataset
 from generator.progress import NullReporter
 from generator.train import TrainOptions, train
 start = time.monotonic()
-dataset = scan_folder({data!r}, min_images_per_class=10)
+dataset = scan_folder(Path({data!r}), min_images_per_class=10)
 split = split_dataset(dataset, seed=42, validation_fraction=0.15, test_fraction=0.15)
 result = train(split, dataset.labels, TrainOptions(time_budget={budget}, weights={weights!r},
-               cache_root={cache!r}), NullReporter())
+               cache_root=Path({cache!r})), NullReporter())
 print(json.dumps({{"seconds": round(time.monotonic() - start, 1),
                   "winner": result.winner.name, "trials": len(result.leaderboard),
                   "families": [f.name for f in result.plan.families],
@@ -60,9 +61,9 @@ def main() -> None:
             cache=str(work / f"cache-{count}"),
         )
         started = time.monotonic()
-        done = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
-        )
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+        if done.returncode:
+            sys.exit(f"the {count}-image run failed:\n{done.stderr[-3000:]}")
         row = json.loads(done.stdout.strip().splitlines()[-1]) | {"images": count}
         row["wall_seconds"] = round(time.monotonic() - started, 1)
         rows.append(row)

@@ -97,7 +97,7 @@ def test_project_layout_and_summary(projects: tuple[Path, Path, str]) -> None:
     assert all(f.startswith(("tests/data/images/", "reports/top-losses/")) for f in extra)
     summary = " ".join(stdout.split())
     assert "Plan (about" in summary and "top-1 agreement 100%" in summary
-    assert "skipped square/broken.png: corrupt or truncated image" in summary
+    assert "skipped square/broken.png: not an image Pillow can read" in summary
     saved = tomllib.loads((one / "modelgen.toml").read_text())
     assert saved["answers"]["weights"] == "none" and saved["answers"]["output"] == "."
     assert saved["data"]["skipped"][0]["path"] == "square/broken.png"

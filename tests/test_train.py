@@ -125,7 +125,9 @@ def test_pixel_batches_stream_from_the_store(make_dataset: MakeDataset, tmp_path
     np.testing.assert_array_equal(again[0][1], labels)  # same seed, same order
 
 
-def test_registry_names_the_files_keras_downloads(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_registry_names_the_files_keras_downloads_and_loads_them(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     from keras.src.utils import file_utils
 
     asked: list[tuple[str, str]] = []
@@ -154,8 +156,16 @@ def test_registry_names_the_files_keras_downloads(monkeypatch: pytest.MonkeyPatc
         else:
             assert fname == expected
         assert origin == replace(backbone, weights_file=fname).weights_url
-        features = small.build(None).output_shape[-1]
+        model = small.build(None)
+        features = model.output_shape[-1]
         assert isinstance(features, int) and features >= 576
+        # a weights file under Keras's name loads back into the same architecture
+        folder = tmp_path / backbone.name
+        _save_legacy_h5(model, folder / small.weights_file)
+        loaded = load_backbone(small, weights_for(small, str(folder)))
+        assert not isinstance(loaded, str), loaded
+        for a, b in zip(model.get_weights(), loaded.model.get_weights(), strict=True):
+            np.testing.assert_array_equal(a, b)
 
 
 def test_weights_path_is_matched_to_its_backbone(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ FINE_TUNE_SHARE = 0.3  # kept for fine-tuning when a pretrained candidate runs
 HEAD_SHARE = 0.25  # of the training time, for all heads on cached features together
 HALVING_SHARE = 0.4  # of a family's time, for its successive-halving rungs
 ETA = 2  # successive halving keeps the best 1/ETA of the trials at each rung
+FINE_TUNE_SETUP = 3.0  # seconds to build and trace a trainable backbone (MobileNetV2, 2 cores)
 
 CONFIG_LADDER = (16, 8, 4, 2, 1)
 RUNG_LADDER = (1, 2, 3, 4, 5, 6, 8, 10, 13)
@@ -104,7 +105,8 @@ def plan_family(
         fine_tune = 0
         if estimate.fine_tune_epoch_seconds:
             fine_tune = floor_ladder(
-                fine_tune_seconds / estimate.fine_tune_epoch_seconds, FINE_TUNE_LADDER
+                (fine_tune_seconds - FINE_TUNE_SETUP) / estimate.fine_tune_epoch_seconds,
+                FINE_TUNE_LADDER,
             )
         planned = (
             estimate.prepare_seconds
@@ -119,7 +121,7 @@ def plan_family(
             final,
             fine_tune,
             planned,
-            fine_tune * estimate.fine_tune_epoch_seconds,
+            fine_tune * estimate.fine_tune_epoch_seconds + FINE_TUNE_SETUP * (fine_tune > 0),
         )
     least = estimate.prepare_seconds + estimate.trial_seconds + 5 * estimate.epoch_seconds
     return f"needs about {least:.0f}s and the budget leaves {max(0.0, seconds):.0f}s for it"

@@ -15,6 +15,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from ..errors import BudgetError
 from ..progress import NullReporter, Reporter
 from .backbones import LoadedBackbone, load_backbone, registry, weights_for
 from .candidates import (
+    BATCH_SIZE,
     CNN_ARCHITECTURES,
     Candidate,
     CnnConfig,
@@ -48,8 +50,10 @@ from .runtime import Compute, seed_everything, select_compute, tensorflow
 from .store import ArrayStore, cache_dir
 
 PROBE_BATCH = 16
-HEAD_TRIAL_SECONDS = 0.6  # building, compiling and tracing a tiny head, measured on 2 cores
-HEAD_STEP_SECONDS = 0.004  # one head training step on a 32-vector batch
+PROBE_ROWS = 320  # rows a probe trial trains on: 8 training and 1 validation batch
+PROBE_EPOCH_STEPS = 9
+"""An epoch costs at least what the probe's 9-step epoch did: below that, Keras's per-epoch
+work (callbacks, the validation pass) outweighs the steps."""
 PROBE_ALLOWANCE = 0.05  # of the budget, for loading backbones and the probe
 OVERRUN = 1.25  # a family may run this much past its planned time before it is cut
 SMALL_BUDGET = 30  # seconds; below it, only the cheapest candidate of each kind is tried
@@ -279,7 +283,8 @@ def _probe(
         f"decode/{sample_id[:16]}",
         lambda: (_timed(lambda: [load_array(p, 224) for p in sample]) / max(1, len(sample)),),
     )
-    steps = -(-n_train // 32) + -(-n_val // 128)
+    steps = -(-n_train // BATCH_SIZE) + -(-n_val // 128)  # one epoch, validation included
+    n_classes = len(run.labels)
     estimates: list[Estimate] = []
     with run.reporter.phase("timing probe", total=len(loaded) + len(cnns)) as advance:
         for lb in loaded:
@@ -292,33 +297,45 @@ def _probe(
                 return (_median_time(extractor.predict_on_batch, batch) / PROBE_BATCH,)
 
             (forward,) = timings.get(f"{lb.backbone.name}@{size}/forward", forward_time)
+            dim = int(lb.model.output_shape[-1])
+            first, step = timings.get(
+                f"head/{dim}/{n_classes}/first,step",
+                partial(_trial_cost, (dim,), "float32", n_classes, partial(_head_probe, lb, dim)),
+            )
             estimates.append(
                 Estimate(
                     lb.backbone.name,
                     "transfer",
                     prepare_seconds=n_images * (forward + decode),
-                    epoch_seconds=steps * HEAD_STEP_SECONDS + 0.02,
-                    trial_seconds=HEAD_TRIAL_SECONDS,
+                    epoch_seconds=max(steps, PROBE_EPOCH_STEPS) * step,
+                    trial_seconds=first,
                     max_configs=16,
                     min_rung_epochs=5,
-                    # backward costs about twice the forward pass
-                    fine_tune_epoch_seconds=(3 * n_train + n_val) * forward + n_train * decode,
+                    # backward costs two to three forward passes; plus Keras's epoch work
+                    fine_tune_epoch_seconds=(4 * n_train + n_val) * forward
+                    + n_train * decode
+                    + 0.1,
                 )
             )
             advance(1)
         for name in cnns:
             first, step = timings.get(
-                f"{name}@{cnn_size}/{len(run.labels)}/first,step",
-                lambda name=name: _cnn_step(run, name, cnn_size),  # type: ignore[misc]
+                f"{name}@{cnn_size}/{n_classes}/first,step",
+                partial(
+                    _trial_cost,
+                    (cnn_size, cnn_size, 3),
+                    "uint8",
+                    n_classes,
+                    partial(_cnn_probe, name, cnn_size),
+                ),
             )
             estimates.append(
                 Estimate(
                     name,
                     "cnn",
                     prepare_seconds=n_images * decode,
-                    # validation batches cost about a third of a training step each
-                    epoch_seconds=(n_train / 32 + n_val / 96) * step * 1.4 + 0.05,
-                    trial_seconds=first + 0.6,
+                    epoch_seconds=max(steps, PROBE_EPOCH_STEPS) * step,
+                    trial_seconds=first,
                     max_configs=8,
                     min_rung_epochs=2,
                 )
@@ -328,14 +345,49 @@ def _probe(
     return estimates
 
 
-def _cnn_step(run: _Run, name: str, size: int) -> tuple[float, float]:
-    """(first training step, tracing included; a steady training step) on a batch of 32."""
-    _, builder = CNN_ARCHITECTURES[name]
-    model = builder(size, len(run.labels), 0.3)
-    model.compile(optimizer="adam", loss="categorical_crossentropy")
-    x = np.zeros((32, size, size, 3), np.float32)
-    y = np.zeros((32, len(run.labels)), np.float32)
-    return _timed(model.train_on_batch, x, y), _median_time(model.train_on_batch, x, y)
+HEAD_PROBE = HeadConfig(1e-3, 0.2, 0.0, 0.0)
+CNN_PROBE = CnnConfig(1e-3, 0.25, 0.0, True)  # with augmentation: the dearer setting
+
+
+def _head_probe(lb: LoadedBackbone, dim: int, data: Data) -> Trial:
+    return head_trial(lb, data, HEAD_PROBE, dim, 0)
+
+
+def _cnn_probe(name: str, size: int, data: Data) -> Trial:
+    return cnn_trial(name, data, CNN_PROBE, size, 0)
+
+
+def _trial_cost(
+    shape: tuple[int, ...], dtype: str, n_classes: int, make: Callable[[Data], Trial]
+) -> tuple[float, float]:
+    """(building a trial and its first epoch, one more training step) measured with a real
+    trial on PROBE_ROWS random rows: the same model, batches and callbacks as the search."""
+    import tempfile
+
+    from ..data.scan import ImageRecord
+
+    rng = np.random.default_rng(0)
+    records = [
+        ImageRecord(Path(), f"probe/{i}", "", f"{i:064x}", 1, 1, "RGB") for i in range(PROBE_ROWS)
+    ]
+    with tempfile.TemporaryDirectory(prefix="modelgen-probe-") as tmp:
+        store = ArrayStore(Path(tmp), shape, dtype)
+        store.add([r.sha256 for r in records], rng.integers(0, 255, (PROBE_ROWS, *shape)))
+        split = PROBE_ROWS * 4 // 5
+        y = np.arange(PROBE_ROWS) % n_classes
+        data = Data(store, records[:split], records[split:], y[:split], y[split:], n_classes)
+        start = time.perf_counter()
+        trial = make(data)
+        trial.run(1, deadline=float("inf"), advance=_ignore, stage="probe")
+        first = time.perf_counter() - start
+        start = time.perf_counter()
+        trial.run(2, deadline=float("inf"), advance=_ignore, stage="probe")
+        steps = 2 * (-(-split // BATCH_SIZE) + -(-(PROBE_ROWS - split) // 128))
+        return first, (time.perf_counter() - start) / steps
+
+
+def _ignore(steps: float = 1, description: str | None = None) -> None:
+    return None
 
 
 def _say_plan(plan: Plan, reporter: Reporter) -> None:
@@ -477,8 +529,8 @@ def _fine_tune(run: _Run, lb: LoadedBackbone, best_id: int, family: FamilyPlan) 
     lb.model.trainable = False
     if trial.epochs and rank(tuned) < rank(best):
         run.reporter.info(
-            f"Fine-tuning raised validation accuracy {best.val_accuracy:.3f} → "
-            f"{tuned.val_accuracy:.3f}: kept"
+            f"Fine-tuning improved validation (accuracy {best.val_accuracy:.3f} → "
+            f"{tuned.val_accuracy:.3f}, loss {best.val_loss:.3f} → {tuned.val_loss:.3f}): kept"
         )
         # the frozen model shares the backbone, which now holds the tuned weights
         del run.finals[best_id]

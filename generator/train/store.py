@@ -110,20 +110,28 @@ class ArrayStore:
         with self._data.open("ab") as data, self._keys.open("a") as keys:
             for batch in iter_batches([r.path for r in todo], image_size, batch_size):
                 rows = batch if compute is None else compute(batch)
-                rows = np.ascontiguousarray(rows, dtype=self.dtype)
-                data.write(rows.tobytes())
-                data.flush()
                 chunk = todo[done : done + len(batch)]
-                keys.write("".join(f"{r.sha256}\n" for r in chunk))
-                keys.flush()
-                for r in chunk:
-                    self._rows[r.sha256] = len(self._rows)
+                self._append(data, keys, [r.sha256 for r in chunk], rows)
                 done += len(batch)
                 if on_batch:
                     on_batch(len(batch))
                 if deadline is not None and time.monotonic() > deadline:
                     break
         return done
+
+    def add(self, keys: Sequence[str], rows: np.ndarray) -> None:
+        """Store rows computed elsewhere (one per key)."""
+        self._map = None
+        with self._data.open("ab") as data, self._keys.open("a") as key_file:
+            self._append(data, key_file, keys, rows)
+
+    def _append(self, data: Any, keys: Any, names: Sequence[str], rows: np.ndarray) -> None:
+        data.write(np.ascontiguousarray(rows, dtype=self.dtype).tobytes())
+        data.flush()
+        keys.write("".join(f"{name}\n" for name in names))  # after its row: see _load
+        keys.flush()
+        for name in names:
+            self._rows[name] = len(self._rows)
 
     def rows(self, records: Sequence[ImageRecord]) -> np.ndarray:
         """Row numbers of the records (all must be stored)."""
