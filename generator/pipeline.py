@@ -241,7 +241,7 @@ def project_files(
             "cut": training.deadline_cut,
         },
         # the reason up to the first ";" (the rest names folders on this machine)
-        "skipped": [[name, reason.split("; ")[0]] for name, reason in training.skipped],
+        "skipped": _grouped(training.skipped),
         "parity": {"max_abs_diff": parity.max_abs_diff, "top1_agreement": parity.top1_agreement},
         "data": data_summary,
         "seed": spec.answers.seed,
@@ -280,6 +280,29 @@ def project_files(
     files["reports/metrics.json"] = _json(report)
     files["modelgen.toml"] = _modelgen_toml(spec, dataset, split, training, report)
     return files
+
+
+def _grouped(skipped: tuple[tuple[str, str], ...]) -> list[list[str]]:
+    """[names, reason] per distinct reason (up to the first ";": the rest names folders on
+    this machine), in first-seen order."""
+    by_reason: dict[str, list[str]] = {}
+    for name, reason in skipped:
+        key = reason.split("; ")[0]
+        for other in by_reason:  # "ImageNet weights for X are not available (...)" per X
+            if key.replace(name.removesuffix("-frozen"), "X") == other.replace(
+                by_reason[other][0].removesuffix("-frozen"), "X"
+            ):
+                key = other
+                break
+        by_reason.setdefault(key, []).append(name)
+    return [
+        (
+            [", ".join(names), reason.replace(f" for {names[0].removesuffix('-frozen')}", "")]
+            if len(names) > 1
+            else [names[0], reason]
+        )
+        for reason, names in by_reason.items()
+    ]
 
 
 def _json(value: Any) -> bytes:

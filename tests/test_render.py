@@ -161,3 +161,20 @@ def test_output_that_is_a_file(tmp_path: Path) -> None:
     (tmp_path / "proj").write_text("x")
     with pytest.raises(OutputError, match="is a file"):
         write_project({"a.txt": b"1"}, tmp_path / "proj", force=True)
+
+
+def test_skipped_candidates_are_grouped_by_reason_without_local_paths() -> None:
+    from generator.pipeline import _grouped
+
+    missing = "ImageNet weights for {} are not available (offline); put {} in /home/me/.keras"
+    grouped = _grouped(
+        (
+            ("mobilenet_v2-frozen", missing.format("mobilenet_v2", "a.h5")),
+            ("resnet50_v2-frozen", missing.format("resnet50_v2", "b.h5")),
+            ("separable-cnn", "budgets under 30s try only the cheapest candidates"),
+        )
+    )
+    assert grouped == [
+        ["mobilenet_v2-frozen, resnet50_v2-frozen", "ImageNet weights are not available (offline)"],
+        ["separable-cnn", "budgets under 30s try only the cheapest candidates"],
+    ]
