@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import keyword
+import multiprocessing
 import os
 import re
+import sys
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -85,14 +87,21 @@ class Dataset:
 
 def _checked(paths: list[Path], workers: int) -> Iterator[FileCheck]:
     """Results in input order, streamed a chunk at a time (memory holds one chunk, not the
-    dataset). Threads, not processes: Pillow's decoders and hashlib release the GIL for the
-    heavy work, and library callers need no `if __name__ == "__main__"` guard."""
+    dataset). Forked worker processes while TensorFlow is not loaded (the CLI checks data
+    before importing it): checking a small image is mostly Python, so threads would share
+    one core. Threads otherwise, where forking a process that runs TensorFlow's threads is
+    unsafe; Pillow's decoders and hashlib release the GIL for the heavy part of large files."""
     if workers <= 1 or len(paths) < PARALLEL_FROM:
         yield from map(check_file, paths)
         return
-    with ThreadPoolExecutor(workers) as pool:
+    pool: Executor
+    if "tensorflow" not in sys.modules and "fork" in multiprocessing.get_all_start_methods():
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+    else:
+        pool = ThreadPoolExecutor(workers)
+    with pool:
         for start in range(0, len(paths), CHUNK):
-            yield from pool.map(check_file, paths[start : start + CHUNK])
+            yield from pool.map(check_file, paths[start : start + CHUNK], chunksize=32)
 
 
 def scan_source(
