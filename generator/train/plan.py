@@ -180,7 +180,11 @@ def _fallback(estimates: list[Estimate], available: float, max_epochs: int) -> F
         spare = available - e.prepare_seconds - e.trial_seconds
         return min(max_epochs, int(spare / max(e.epoch_seconds, 1e-6)))
 
-    transfers = [e for e in estimates if e.kind == "transfer" and epochs(e) >= 5]
+    transfers = [
+        e
+        for e in estimates
+        if e.kind == "transfer" and e.prepare_seconds <= 0.6 * available and epochs(e) >= 5
+    ]
     cnns = sorted((e for e in estimates if e.kind == "cnn" and epochs(e) >= 1), key=epochs)
     chosen = transfers[0] if transfers else cnns[-1] if cnns else None
     if chosen is None:

@@ -135,15 +135,14 @@ def train(
                 skipped.append((f"{lb.backbone.name}-frozen", SMALL_BUDGET_REASON))
             skipped += [(name, SMALL_BUDGET_REASON) for name in cnns[1:]]
             loaded, cnns = loaded[:1], cnns[:1]
-        estimates = _probe(run, loaded, cnns, cnn_size, compute)
-        # Planned with a fixed allowance for loading and probing, not the time they took:
-        # the plan (and so the model) must not depend on this run's timing noise.
-        plan = make_plan(
-            options.time_budget,
-            PROBE_ALLOWANCE * options.time_budget,
-            estimates,
-            options.max_epochs,
-        )
+        estimates, measured = _probe(run, loaded, cnns, cnn_size, compute)
+        # With a cached probe, planned with a fixed allowance for loading and probing, not
+        # the time they took: the plan (and so the model) must not depend on this run's
+        # timing noise. A run that measured the probe plans with the time really left.
+        overhead = PROBE_ALLOWANCE * options.time_budget
+        if measured:
+            overhead = max(overhead, time.monotonic() - run.start)
+        plan = make_plan(options.time_budget, overhead, estimates, options.max_epochs)
         skipped += plan.skipped
         if not plan.families:
             needs = "; ".join(f"{name} {reason}" for name, reason in plan.skipped)
@@ -267,8 +266,9 @@ def _probe(
     cnns: Sequence[str],
     cnn_size: int,
     compute: Compute,
-) -> list[Estimate]:
-    """Per-image costs of each backbone and per-step costs of each convnet.
+) -> tuple[list[Estimate], bool]:
+    """Per-image costs of each backbone and per-step costs of each convnet, and whether any
+    had to be measured (rather than read from the machine's probe cache).
 
     The plan is made as if nothing were cached: caches make a run finish sooner, never
     train differently.
@@ -342,7 +342,7 @@ def _probe(
             )
             advance(1)
     timings.save()
-    return estimates
+    return estimates, timings.changed
 
 
 HEAD_PROBE = HeadConfig(1e-3, 0.2, 0.0, 0.0)
