@@ -26,6 +26,7 @@ os.environ.setdefault("KERAS_HOME", tempfile.mkdtemp(prefix="bench-keras-"))
 from _data import make_folder  # noqa: E402
 
 from generator.data import scan_folder, split_dataset  # noqa: E402
+from generator.errors import BudgetError  # noqa: E402
 from generator.progress import NullReporter  # noqa: E402
 from generator.resources import default_sample  # noqa: E402
 from generator.train import TrainOptions, train  # noqa: E402
@@ -62,12 +63,16 @@ def main() -> None:
             cache = work / ("cache" if not args.cold_probe else f"cache-{time.monotonic_ns()}")
             for computed in ("features", "pixels"):
                 shutil.rmtree(cache / computed, ignore_errors=True)
-            result = train(
-                split,
-                dataset.labels,
-                TrainOptions(time_budget=budget, weights=args.weights, cache_root=cache),
-                NullReporter(),
-            )
+            try:
+                result = train(
+                    split,
+                    dataset.labels,
+                    TrainOptions(time_budget=budget, weights=args.weights, cache_root=cache),
+                    NullReporter(),
+                )
+            except BudgetError as exc:  # an honest refusal, with what it would need
+                print(f"{name:>16} {budget:>6.0f}s refused (exit 2): {exc}", flush=True)
+                continue
             ratio = result.seconds / budget
             worst = max(worst, ratio)
             print(
