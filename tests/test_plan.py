@@ -53,3 +53,13 @@ def test_when_nothing_fits_its_share_the_budget_goes_to_one_candidate() -> None:
     assert [(f.name, f.final_epochs) for f in only_cnn.families] == [("small-cnn", 2)]
     hopeless = make_plan(30, 1.5, [replace(CNN, epoch_seconds=60.0)])
     assert hopeless.families == () and hopeless.skipped
+
+
+def test_the_share_of_an_unaffordable_family_goes_to_the_others() -> None:
+    dear = replace(SEP, epoch_seconds=30.0)
+    slow = replace(HEAD, name="resnet50_v2", prepare_seconds=500.0)
+    plan = make_plan(120, 6, [HEAD, slow, CNN, dear])
+    assert [name for name, _ in plan.skipped] == ["resnet50_v2-frozen", "separable-cnn"]
+    alone = make_plan(120, 6, [HEAD, CNN])
+    assert plan.families == alone.families
+    assert plan.seconds > make_plan(120, 6, [HEAD, CNN, SEP]).families[0].seconds

@@ -156,13 +156,20 @@ def make_plan(
     families: list[FamilyPlan] = []
     shares = [(e, e.prepare_seconds + heads / len(transfers)) for e in transfers]
     shares += [(e, (training - heads) / len(cnns)) for e in cnns]
+    unaffordable: list[Estimate] = []
     for estimate, seconds in shares:
         planned = plan_family(estimate, seconds, max_epochs, fine_tune)
         if isinstance(planned, str):
             suffix = "-frozen" if estimate.kind == "transfer" else ""
             skipped.append((estimate.name + suffix, planned))
+            unaffordable.append(estimate)
         else:
             families.append(planned)
+    if families and unaffordable:
+        # what the unaffordable families would have had goes to the others
+        kept = [e for e in [*transfers, *cnns] if e not in unaffordable]
+        rest = make_plan(budget, elapsed, kept, max_epochs)
+        return Plan(budget, rest.families, (*skipped, *rest.skipped), tuple(estimates))
     if not families and estimates:
         fallback = _fallback(estimates, available, max_epochs)
         if fallback is not None:
