@@ -314,12 +314,12 @@ def _build(spec: Any) -> None:
     t = result.training
     winner = t.winner
     console.print()
-    table = Table("candidate", "stage", "settings", "val acc", "val loss", "epochs", "seconds")
-    for c in t.leaderboard[:8]:
+    table = Table("candidate", "settings", "val acc", "val loss", "epochs", "seconds")
+    finals = [c for c in t.leaderboard if c.stage in ("final", "fine-tuned")]
+    for c in finals:
         settings = ", ".join(f"{k}={v}" for k, v in sorted(c.settings.items()))
         table.add_row(
             c.name,
-            c.stage,
             settings,
             f"{c.val_accuracy:.4f}",
             f"{c.val_loss:.4f}",
@@ -327,8 +327,9 @@ def _build(spec: Any) -> None:
             f"{c.seconds:.1f}",
         )
     console.print(table)
-    if len(t.leaderboard) > 8:
-        console.print(f"({len(t.leaderboard) - 8} more trials in modelgen.toml)")
+    console.print(
+        f"(the best of each family; all {len(t.leaderboard)} trials are in modelgen.toml)"
+    )
     console.print(
         f"[green]Done[/] in {t.seconds:.0f}s of training (budget {spec.answers.time_budget:.0f}s"
         f"{', cut short by it' if t.deadline_cut else ''}). Winner: [bold]{winner.name}[/] "

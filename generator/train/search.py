@@ -203,12 +203,16 @@ def _load_backbones(
         else:
             reporter.info(f"{backbone.name}: {result.source}")
             loaded.append(result)
-    if skipped and len(skipped) == len(registry(options.backbones)):
-        reasons = {reason.split(" (")[0].split(" for ")[0] for _, reason in skipped}
+    if len(skipped) > 1 and len(skipped) == len(registry(options.backbones)):
+        first = registry(options.backbones)[0]
+        reason = (
+            skipped[0][1]
+            .replace(f" for {first.name}", "")
+            .replace(f"put {first.weights_file}", f"put their files (e.g. {first.weights_file})")
+        )
         reporter.warn(
             f"skipping {len(skipped)} pretrained candidates "
-            f"({', '.join(name for name, _ in skipped)}): {skipped[0][1]}"
-            + ("" if len(reasons) == 1 else " (and similar)")
+            f"({', '.join(name for name, _ in skipped)}): {reason}"
         )
     else:
         for name, reason in skipped:
