@@ -12,6 +12,15 @@ from generator.render import BLACK_MODE, render_tree, write_project
 
 GOLDEN = Path(__file__).parent / "golden" / "image_classification"
 
+WINNER_ROW = {
+    "candidate": "small-cnn",
+    "stage": "final",
+    "settings": {"dropout": 0.25, "learning_rate": 0.001},
+    "val_accuracy": 0.95,
+    "val_loss": 0.2,
+    "epochs": 12,
+    "seconds": 4.2,
+}
 CONTEXT: dict[str, Any] = {
     "project_name": "Shapes demo",
     "package": "shapes_demo",
@@ -33,28 +42,8 @@ CONTEXT: dict[str, Any] = {
         "top_k_accuracy": {"top_2": 1.0},
     },
     "winner": {"candidate": "small-cnn", "description": "small CNN trained from scratch"},
-    "leaderboard": [
-        {
-            "candidate": "small-cnn",
-            "stage": "final",
-            "settings": {"dropout": 0.25, "learning_rate": 0.001},
-            "val_accuracy": 0.95,
-            "val_loss": 0.2,
-            "epochs": 12,
-            "seconds": 4.2,
-        },
-    ],
-    "finals": [
-        {
-            "candidate": "small-cnn",
-            "stage": "final",
-            "settings": {"dropout": 0.25, "learning_rate": 0.001},
-            "val_accuracy": 0.95,
-            "val_loss": 0.2,
-            "epochs": 12,
-            "seconds": 4.2,
-        },
-    ],
+    "leaderboard": [WINNER_ROW],
+    "finals": [WINNER_ROW],
     "trials": 5,
     "top_losses": [
         {

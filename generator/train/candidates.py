@@ -190,6 +190,7 @@ class Trial:
         self.val_accuracy = 0.0
         self.val_loss = float("inf")
         self.stage = "not run"
+        self.cut = False  # the deadline ended a run of this trial early
 
     def run(
         self,
@@ -201,18 +202,23 @@ class Trial:
         early_stopping: bool = False,
     ) -> None:
         """Train `epochs` more epochs (fewer if early stopping or the deadline ends it)."""
-        if epochs <= 0 or time.monotonic() > deadline:
+        if epochs <= 0:
+            return
+        if time.monotonic() > deadline:
+            self.cut = True
             return
         start = time.monotonic()
+        found = callbacks(deadline, advance, early_stopping)
         history = self.model.fit(
             self.train_data,
             validation_data=self.validation_data,
             initial_epoch=self.epochs,
             epochs=self.epochs + epochs,
-            callbacks=callbacks(deadline, advance, early_stopping),
+            callbacks=found,
             shuffle=False,  # the batches reshuffle themselves, from the seed
             verbose=0,
         )
+        self.cut = self.cut or found[0].fired
         ran = len(history.history.get("loss", []))
         self.epochs += ran
         self.stage = stage
@@ -246,9 +252,12 @@ def callbacks(deadline: float, advance: Advance, early_stopping: bool) -> list[A
     keras = tensorflow().keras
 
     class Deadline(keras.callbacks.Callback):  # type: ignore[name-defined]
+        fired = False
+
         def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
             if time.monotonic() > deadline:
                 self.model.stop_training = True
+                self.fired = True
 
         def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
             acc = (logs or {}).get("val_accuracy")

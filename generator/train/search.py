@@ -187,7 +187,7 @@ def train(
         compute,
         time.monotonic() - run.start,
         plan,
-        run.cut,
+        run.cut or any(t.cut for t in run.trials),
     )
 
 
@@ -467,8 +467,6 @@ def _halve(
             stage="final",
             early_stopping=True,
         )
-    if time.monotonic() > deadline:
-        run.cut = True
     return best if best.epochs else None
 
 
@@ -527,8 +525,6 @@ def _fine_tune(run: _Run, lb: LoadedBackbone, best_id: int, family: FamilyPlan) 
             stage="fine-tuned",
             early_stopping=True,
         )
-    if time.monotonic() > deadline:
-        run.cut = True
     tuned = trial.candidate()
     lb.model.trainable = False
     if trial.epochs and rank(tuned) < rank(best):
