@@ -108,9 +108,8 @@ def build_project(spec: ProjectSpec, reporter: Reporter | None = None) -> BuildR
         model_bytes = onnx_path.read_bytes()
     evaluation = evaluate(probabilities, truth, dataset.labels)
     files = project_files(
-        spec, dataset, split, training, parity, evaluation, model_bytes, probabilities
+        spec, dataset, split, training, parity, evaluation, model_bytes, probabilities, truth
     )
-    files |= report_images(split, dataset.labels, evaluation, probabilities, truth)
     write_project(files, spec.output_path, force=spec.force)
     return BuildResult(spec.output_path, dataset, split, training, parity, evaluation)
 
@@ -144,14 +143,17 @@ def _loss_name(rank: int, record: ImageRecord) -> str:
     return f"reports/top-losses/{rank:02d}-{record.sha256[:12]}.png"
 
 
-def top_loss_rows(
+def top_loss_files(
     split: Split, labels: tuple[str, ...], probabilities: np.ndarray, truth: np.ndarray
-) -> list[dict[str, Any]]:
-    """The most confidently wrong test images: where the model is surest and wrong."""
+) -> tuple[list[dict[str, Any]], dict[str, bytes]]:
+    """The most confidently wrong test images (where the model is surest and wrong): their
+    rows for the README and report, and their thumbnails."""
     rows = []
+    thumbnails = {}
     for rank, i in enumerate(top_losses(probabilities, truth, TOP_LOSSES), start=1):
         record = split.test[i]
         predicted = int(np.argmax(probabilities[i]))
+        thumbnails[_loss_name(rank, record)] = _thumbnail(record)
         rows.append(
             {
                 "image": _loss_name(rank, record),
@@ -162,21 +164,7 @@ def top_loss_rows(
                 "label_probability": round(float(probabilities[i][truth[i]]), 4),
             }
         )
-    return rows
-
-
-def report_images(
-    split: Split,
-    labels: tuple[str, ...],
-    evaluation: Evaluation,
-    probabilities: np.ndarray,
-    truth: np.ndarray,
-) -> dict[str, bytes]:
-    """The confusion matrix PNG and thumbnails of the top losses."""
-    files = {"reports/confusion_matrix.png": confusion_png(evaluation)}
-    for rank, i in enumerate(top_losses(probabilities, truth, TOP_LOSSES), start=1):
-        files[_loss_name(rank, split.test[i])] = _thumbnail(split.test[i])
-    return files
+    return rows, thumbnails
 
 
 def _copied_name(record: ImageRecord) -> str:
@@ -192,6 +180,7 @@ def project_files(
     evaluation: Evaluation,
     model_bytes: bytes,
     probabilities: np.ndarray,
+    truth: np.ndarray,
 ) -> dict[str, bytes]:
     """Every file of the generated project: rendered templates plus data files."""
     labels = dataset.labels
@@ -200,8 +189,7 @@ def project_files(
     metrics = evaluation.to_dict()
     leaderboard = [c.leaderboard_row() for c in training.leaderboard]
     finals = [row for row in leaderboard if row["stage"] in ("final", "fine-tuned")]
-    truth = np.array([labels.index(r.label) for r in split.test])
-    losses = top_loss_rows(split, labels, probabilities, truth)
+    losses, thumbnails = top_loss_files(split, labels, probabilities, truth)
     chosen = _test_subset(split, labels)
     images = []
     for i in chosen:
@@ -248,6 +236,8 @@ def project_files(
     }
     files = render_tree("image_classification", context)
     files[f"src/{package}/model.onnx"] = model_bytes
+    files["reports/confusion_matrix.png"] = confusion_png(evaluation)
+    files |= thumbnails
     files[f"src/{package}/metadata.json"] = _json(
         {
             "labels": list(labels),

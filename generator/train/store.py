@@ -75,9 +75,6 @@ class ArrayStore:
                 fh.truncate(count * self.row_bytes)
             self._keys.write_text("".join(f"{k}\n" for k in keys[:count]))
 
-    def __contains__(self, sha256: str) -> bool:
-        return sha256 in self._rows
-
     def __len__(self) -> int:
         return len(self._rows)
 
