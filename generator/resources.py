@@ -1,8 +1,12 @@
-"""Where the templates and bundled samples live, in a checkout and in an installed wheel."""
+"""Where modelgen's own files live: templates and samples (in a checkout and in an installed
+wheel) and the cache; and the one rule for joining a relative path to a folder."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
+from pathlib import Path, PurePosixPath
+
+from .errors import OutputError
 
 _PACKAGE = Path(__file__).resolve().parent
 
@@ -26,3 +30,37 @@ def samples_dir() -> Path:
 def default_sample() -> Path:
     """The bundled dataset `modelgen new --yes` trains on."""
     return samples_dir() / "fashion" / "images"
+
+
+def cache_dir() -> Path:
+    """MODELGEN_CACHE_DIR, else $XDG_CACHE_HOME/modelgen, else ~/.cache/modelgen."""
+    explicit = os.environ.get("MODELGEN_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path("~/.cache").expanduser())
+    return Path(base) / "modelgen"
+
+
+def is_plain_relative(rel: str) -> bool:
+    """A relative POSIX path of plain names: not absolute, no empty, '.' or '..' part, no
+    backslash, drive or control character. Only such paths are ever joined to a folder."""
+    if not rel or "\\" in rel or any(ord(c) < 32 or ord(c) == 127 for c in rel):
+        return False
+    pure = PurePosixPath(rel)
+    if pure.is_absolute() or ":" in pure.parts[0]:
+        return False
+    return all(part not in ("", ".", "..") for part in rel.split("/"))
+
+
+def inside(root: Path, rel: str) -> Path:
+    """root / rel, refused unless rel is a plain relative path that resolves inside root
+    (symbolic links included): nothing read from data may choose where modelgen writes."""
+    target = root / rel
+    if is_plain_relative(rel):
+        resolved_root = root.resolve()
+        if target.resolve().is_relative_to(resolved_root):
+            return target
+    raise OutputError(
+        f"refused to write {rel!r}: it would land outside {root}. This is a modelgen bug or a "
+        "symbolic link inside the output folder: remove the link and run again"
+    )

@@ -35,7 +35,9 @@ def test_corrupt_and_non_image_files_are_skipped_and_listed(make_dataset: MakeDa
     assert reasons["a/notes.txt"].startswith("not an image Pillow can read")
     assert reasons["a/truncated.png"].startswith("corrupt or truncated image")
     assert dataset.counts == {"a": 10, "b": 10}
-    assert dataset.notes == ("README.md: not inside a label folder (1 level deep), ignored",)
+    assert [str(note) for note in dataset.notes] == [
+        "README.md: not inside a label folder (1 level deep), ignored"
+    ]
 
 
 def test_no_label_folders(tmp_path: Path) -> None:
@@ -53,7 +55,7 @@ def test_single_class(make_dataset: MakeDataset) -> None:
 
 def test_class_below_minimum_names_class_and_count(make_dataset: MakeDataset) -> None:
     root = make_dataset({"a": 12, "b": 4})
-    with pytest.raises(DataError, match="at least 10 readable images, but 'b' has 4"):
+    with pytest.raises(DataError, match="at least 10 usable images, but 'b' has 4"):
         scan_folder(root, min_images_per_class=10)
 
 

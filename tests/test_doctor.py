@@ -21,8 +21,8 @@ from PIL import Image
 
 from generator.data import scan_source, split_dataset
 from generator.data.changes import diff
-from generator.data.scan import label_identifiers
-from generator.data.sources import extract_zip
+from generator.data.checks import MAX_FILE_BYTES
+from generator.data.sources import extract_zip, list_manifest
 from generator.errors import DataError
 
 SPLIT = {"validation_fraction": 0.15, "test_fraction": 0.15}
@@ -103,7 +103,7 @@ def test_every_per_file_check_has_its_outcome(corpus: Path) -> None:
         "square/square_000.png": "exact duplicate of square/copy.png: remove one copy",
     }
     assert skipped["circle/cut.png"].startswith("corrupt or truncated image (")
-    notes = "\n".join(dataset.notes)
+    notes = "\n".join(str(note) for note in dataset.notes)
     for expected in (
         "circle/bmp-named.jpg: is a BMP file named .jpg: read as BMP; rename it to .bmp",
         "circle/cmyk.jpg: CMYK image, converted to RGB",
@@ -180,13 +180,18 @@ def test_symlink_loop_unreadable_folder_and_non_utf8_name(
     monkeypatch.setattr(os, "scandir", scandir)
     dataset = scan(root)
     assert dataset.counts == {"a": 10, "b": 10}
-    assert dataset.notes == (
+    assert [str(note) for note in dataset.notes] == [
         "a/again: symbolic link loop (this folder was already scanned), not followed: "
         "remove the link",
-        "b/caf\\xe9.png: name is not valid UTF-8, skipped: rename it",
         "b/locked/: folder cannot be read (Permission denied): check its permissions "
         "(chmod +rx)",
-    )
+    ]
+    assert [(s.relpath, s.reason, s.label) for s in dataset.skipped] == [
+        ("b/caf\\xe9.png", "file name is not valid UTF-8, skipped: rename it", "b")
+    ]
+    with pytest.raises(DataError, match=r"1 file\(s\) .* cannot be used") as caught:
+        scan(root, strict=True)
+    assert "b/caf\\xe9.png: file name is not valid UTF-8" in str(caught.value)
 
 
 def test_label_depth_takes_nested_folders_as_labels(tmp_path: Path) -> None:
@@ -206,7 +211,7 @@ def _manifest(path: Path, rows: list[list[str]], delimiter: str = ",") -> Path:
     return path
 
 
-def test_csv_manifest_with_header_missing_files_and_label_mapping(
+def test_csv_manifest_with_header_and_missing_files(
     make_dataset: MakeDataset, tmp_path: Path
 ) -> None:
     images = make_dataset({"x": 12, "y": 12}, name="pool")
@@ -221,8 +226,6 @@ def test_csv_manifest_with_header_missing_files_and_label_mapping(
     assert [(s.relpath, s.reason) for s in dataset.skipped] == [
         ("pool/x/gone.png", "named in labels.csv line 26 but missing: fix the path or the row")
     ]
-    assert dataset.identifiers == {"2 trousers": "label_2_trousers", "t-shirt/top": "t_shirt_top"}
-    assert any("'t-shirt/top' is not a Python identifier" in n for n in dataset.notes)
 
 
 def test_tsv_without_header_and_named_columns(make_dataset: MakeDataset, tmp_path: Path) -> None:
@@ -295,13 +298,120 @@ def test_fingerprint_diff_names_added_removed_and_relabelled(make_dataset: MakeD
     assert diff(saved, first).empty
 
 
-def test_label_identifiers_are_unique_and_valid() -> None:
-    names = label_identifiers(("a-b", "a_b", "class", "Ünïcode", "?!"))
-    assert names == {
-        "a-b": "a_b",
-        "a_b": "a_b_2",
-        "class": "label_class",
-        "Ünïcode": "n_code",
-        "?!": "label",
-    }
-    assert all(n.isidentifier() for n in names.values())
+@pytest.mark.parametrize(
+    "label", ["../../escaped", "..", "/abs", "a//b", "cats/", "a\\b", "tab\there", "x" * 201]
+)
+def test_labels_that_look_like_paths_or_hide_characters_are_refused(
+    make_dataset: MakeDataset, tmp_path: Path, label: str
+) -> None:
+    make_dataset({"x": 10, "y": 10}, name="pool")
+    rows = [["path", "label"]] + [[f"pool/x/x_{i:03d}.png", "x"] for i in range(10)]
+    rows += [[f"pool/y/y_{i:03d}.png", label] for i in range(10)]
+    with pytest.raises(DataError, match=r"labels\.csv line 12: label .* is refused"):
+        scan(_manifest(tmp_path / "labels.csv", rows))
+
+
+def test_labels_with_parts_and_spaces_are_kept_as_data(
+    make_dataset: MakeDataset, tmp_path: Path
+) -> None:
+    make_dataset({"x": 10, "y": 10}, name="pool")
+    rows = [["path", "label"]] + [[f"pool/x/x_{i:03d}.png", " t-shirt/top "] for i in range(10)]
+    rows += [[f"pool/y/y_{i:03d}.png", "2 trousers"] for i in range(10)]
+    assert scan(_manifest(tmp_path / "labels.csv", rows)).labels == ("2 trousers", "t-shirt/top")
+
+
+def _zip_of(tmp_path: Path, members: dict[str, bytes], name: str = "data.zip") -> Path:
+    archive = tmp_path / name
+    with zipfile.ZipFile(archive, "w") as bundle:
+        for member, content in members.items():
+            bundle.writestr(member, content)
+    return archive
+
+
+def test_a_manifest_inside_a_zip_cannot_name_files_outside_it(
+    make_dataset: MakeDataset, tmp_path: Path
+) -> None:
+    root = make_dataset({"a": 10, "b": 10})
+    members = {
+        f"imgs/{p.name}": p.read_bytes() for p in sorted(root.rglob("*.png"))
+    }  # names are unique per label: a_000.png, b_000.png
+    outside = tmp_path / "secret.png"
+    outside.write_bytes((root / "a" / "a_000.png").read_bytes())
+    for path in (str(outside), "../secret.png"):
+        lines = ["path,label"] + [f"{m},{m[5]}" for m in members] + [f"{path},a"]
+        archive = _zip_of(tmp_path, members | {"labels.csv": "\n".join(lines).encode()})
+        with pytest.raises(DataError, match="labels.csv line 22: path .* points outside the zip"):
+            scan(archive, extract_root=tmp_path / "cache")
+        archive.unlink()
+
+
+def _patched(archive: Path, old: bytes, new: bytes) -> Path:
+    data = archive.read_bytes()
+    assert old in data
+    archive.write_bytes(data.replace(old, new))
+    return archive
+
+
+def _set_field(archive: Path, value: int, *, local: int, central: int) -> None:
+    """Write a 2-byte field of the first member's local and central headers."""
+    data = bytearray(archive.read_bytes())
+    for header, offset in ((b"PK\x03\x04", local), (b"PK\x01\x02", central)):
+        at = data.index(header) + offset
+        data[at : at + 2] = value.to_bytes(2, "little")
+    archive.write_bytes(bytes(data))
+
+
+def test_broken_zips_are_refused_naming_the_member(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    payload = b"IMAGEBYTES" * 100
+    crc = _patched(
+        _zip_of(tmp_path, {"a/one.png": payload}, "crc.zip"), b"IMAGEBYTES" * 3, b"X" * 30
+    )
+    with pytest.raises(DataError, match=r"crc.zip: a/one.png is corrupt \(Bad CRC-32"):
+        extract_zip(crc, tmp_path / "cache")
+    locked = _zip_of(tmp_path, {"a/one.png": payload}, "locked.zip")
+    _set_field(locked, 0x1, local=6, central=8)  # general purpose flag bit 0: encrypted
+    with pytest.raises(DataError, match="a/one.png is encrypted"):
+        extract_zip(locked, tmp_path / "cache")
+    odd = _zip_of(tmp_path, {"a/one.png": payload}, "odd.zip")
+    _set_field(odd, 99, local=8, central=10)  # compression method
+    with pytest.raises(DataError, match="a/one.png uses compression method 99"):
+        extract_zip(odd, tmp_path / "cache")
+    with pytest.raises(DataError, match="empty or unusable name"):
+        extract_zip(_zip_of(tmp_path, {"a//b.png": payload}, "empty.zip"), tmp_path / "cache")
+    monkeypatch.setattr("generator.data.sources.MAX_ZIP_MEMBERS", 2)
+    many = _zip_of(tmp_path, {f"a/{i}.png": payload for i in range(3)}, "many.zip")
+    with pytest.raises(DataError, match="holds 3 entries, over the 2 limit"):
+        extract_zip(many, tmp_path / "cache")
+    assert not any((tmp_path / "cache").rglob("*.png"))
+
+
+def test_a_file_over_the_size_cap_is_skipped_unread(make_dataset: MakeDataset) -> None:
+    root = make_dataset({"a": 10, "b": 10})
+    with (root / "a" / "huge.png").open("wb") as fh:  # sparse: no disk, no memory
+        fh.truncate(MAX_FILE_BYTES + 1)
+    dataset = scan(root)
+    assert [(s.relpath, s.reason) for s in dataset.skipped] == [
+        (
+            "a/huge.png",
+            "256 MiB is over the 256 MiB limit for one image, skipped unread: downscale or "
+            "recompress it",
+        )
+    ]
+
+
+def test_a_class_with_no_usable_image_is_an_error_naming_it(make_dataset: MakeDataset) -> None:
+    root = make_dataset({"a": 10, "b": 10})
+    (root / "notes").mkdir()
+    for i in range(11):
+        (root / "notes" / f"{i}.jpg").write_text("not an image")
+    with pytest.raises(DataError, match=r"'notes' has 0 \(11 more files skipped\)"):
+        scan(root)
+
+
+def test_an_unreadable_manifest_is_a_data_error(tmp_path: Path) -> None:
+    folder = tmp_path / "labels.csv"
+    folder.mkdir()
+    with pytest.raises(DataError, match="labels.csv cannot be read"):
+        list_manifest(folder)

@@ -7,6 +7,8 @@ about what was converted on the way (CMYK, 16-bit, palette, transparency, animat
 from __future__ import annotations
 
 import hashlib
+import io
+import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +18,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from .images import SIXTEEN_BIT
 
 MAX_PIXELS = 64_000_000  # larger images are refused as possible decompression bombs
+MAX_FILE_BYTES = 256 * 1024**2  # larger files are skipped unread (a 64 MP 16-bit RGB TIFF fits)
 MIN_SIDE = 16  # smaller images carry too little to learn from
 THUMB = 12  # side of the colour thumbnail that confirms near duplicates
+WEAK_MARGIN = 1  # grey levels: a dhash bit this close to a tie may flip in a near copy
 
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
@@ -49,34 +53,53 @@ class FileCheck:
     dhash: int = 0  # 64-bit difference hash of the (first frame of the) image
     thumb: bytes = b""  # THUMB x THUMB RGB thumbnail, to confirm near duplicates
     notes: tuple[str, ...] = ()
+    dhash_weak: int = 0  # the dhash bits decided by a near tie: a re-encoding may flip them
 
 
-def fingerprints(image: Image.Image) -> tuple[int, bytes]:
-    """(difference hash, small colour thumbnail). The 64-bit hash barely moves under resizing,
-    recompression or small edits, so it finds near-duplicate candidates cheaply; on small or
-    flat images unrelated pictures can share it, so the thumbnail confirms (hand-written: the
-    imagehash package would add scipy and PyWavelets for these lines)."""
+def fingerprints(image: Image.Image) -> tuple[int, int, bytes]:
+    """(difference hash, its weak bits, small colour thumbnail). The 64-bit hash barely moves
+    under resizing, recompression or small edits, so it finds near-duplicate candidates
+    cheaply; a bit whose two cells differ by at most WEAK_MARGIN grey levels is weak (a
+    re-encoded or 1% brighter copy may flip it), and the search tries both values of such
+    bits. On small or flat images unrelated pictures can share the hash, so the thumbnail
+    confirms (hand-written: the imagehash package would add scipy and PyWavelets for these
+    lines, and has no notion of weak bits)."""
     grey = image.convert("L")
     small = grey.resize((9, 8), Image.Resampling.BILINEAR).tobytes()
-    bits = 0
+    bits = weak = 0
     for row in range(8):
         for col in range(8):
-            bits = (bits << 1) | (small[row * 9 + col] > small[row * 9 + col + 1])
+            left, right = small[row * 9 + col], small[row * 9 + col + 1]
+            bits = (bits << 1) | (left > right)
+            weak = (weak << 1) | (abs(left - right) <= WEAK_MARGIN)
     thumb = image.convert("RGB").resize((THUMB, THUMB), Image.Resampling.BILINEAR)
-    return bits, thumb.tobytes()
+    return bits, weak, thumb.tobytes()
 
 
 def check_file(path: Path) -> FileCheck:
-    """Read, hash and fully decode one file; never raises for bad data."""
+    """Read, hash and fully decode one file; never raises for bad data. The size is checked
+    before a byte is read, so a stray multi-GB file costs nothing."""
     try:
-        data = path.read_bytes()
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            return FileCheck("not a regular file (a device, pipe or socket): remove it")
+        if info.st_size > MAX_FILE_BYTES:
+            return FileCheck(
+                f"{info.st_size / 1024**2:,.0f} MiB is over the {MAX_FILE_BYTES // 1024**2} MiB "
+                "limit for one image, skipped unread: downscale or recompress it"
+            )
+        with path.open("rb") as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         return FileCheck(f"cannot be read ({exc.strerror or exc}): check its permissions")
+    if len(data) > MAX_FILE_BYTES:  # it grew after the size check
+        return FileCheck(
+            f"over the {MAX_FILE_BYTES // 1024**2} MiB limit for one image, skipped: "
+            "downscale or recompress it"
+        )
     if not data:
         return FileCheck("empty file (0 bytes): re-export or remove it")
     sha = hashlib.sha256(data).hexdigest()
-    import io
-
     try:
         with warnings.catch_warnings():
             # the size is checked below, before decoding, with a message that names it
@@ -110,8 +133,8 @@ def check_file(path: Path) -> FileCheck:
             fmt,
         )
     notes = list(_notes(path, image, fmt))
-    dhash, thumb = fingerprints(ImageOps.exif_transpose(image))
-    return FileCheck(None, sha, width, height, image.mode, fmt, dhash, thumb, tuple(notes))
+    dhash, weak, thumb = fingerprints(ImageOps.exif_transpose(image))
+    return FileCheck(None, sha, width, height, image.mode, fmt, dhash, thumb, tuple(notes), weak)
 
 
 def _notes(path: Path, image: Image.Image, fmt: str) -> list[str]:

@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 from .scan import Dataset
+from .sources import Note
 from .split import Split
 
 
-def _note(note: str) -> dict[str, Any]:
-    """'path: what happened' notes name their file; source-level notes may not."""
-    path, sep, rest = note.partition(": ")
-    if sep and " " not in path:
-        return {"path": path, "severity": "note", "problem": rest}
-    return {"path": None, "severity": "note", "problem": note}
+def grouped_notes(notes: Iterable[Note]) -> list[tuple[str, list[str | None]]]:
+    """(text, the paths it is about) per distinct text, in first-seen order: a thousand
+    CMYK files make one line, and no finding is left unsaid."""
+    groups: dict[str, list[str | None]] = {}
+    for note in notes:
+        groups.setdefault(note.text, []).append(note.path)
+    return list(groups.items())
+
+
+def describe_group(text: str, paths: list[str | None]) -> str:
+    named = [p for p in paths if p]
+    if not named:
+        return text
+    if len(named) == 1:
+        return f"{named[0]}: {text}"
+    return f"{text}: {len(named)} files ({', '.join(named[:3])}{', …' if len(named) > 3 else ''})"
 
 
 def dataset_report(dataset: Dataset, split: Split) -> dict[str, Any]:
@@ -56,12 +68,11 @@ def dataset_report(dataset: Dataset, split: Split) -> dict[str, Any]:
             "max": [max(r.width for r in dataset.records), max(r.height for r in dataset.records)],
         },
         "source": dataset.kind,
-        "identifiers": dataset.identifiers,
         "near_duplicate_groups": dataset.near_duplicate_groups,
         "problems": [
             {"path": s.relpath, "severity": "skipped", "problem": s.reason} for s in dataset.skipped
         ]
         + [{"path": None, "severity": "warning", "problem": w} for w in dataset.warnings]
-        + [_note(note) for note in dataset.notes],
+        + [{"path": note.path, "severity": "note", "problem": note.text} for note in dataset.notes],
         "files": files,
     }

@@ -7,10 +7,8 @@ per-file problems skip the file, which is counted and listed (strict=True makes 
 from __future__ import annotations
 
 import hashlib
-import keyword
 import multiprocessing
 import os
-import re
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
@@ -22,10 +20,11 @@ import numpy as np
 
 from ..errors import DataError
 from .checks import FileCheck, check_file
-from .sources import Entry, list_source
+from .sources import Entry, Note, list_source
 
 NEAR_DUPLICATE_BITS = 4  # dhash bits that may differ between near duplicates (of 64)
 NEAR_DUPLICATE_MAD = 4.0  # and their colour thumbnails' mean absolute difference (of 255)
+WEAK_FLIPS = 2  # weak bits per band tried both ways: 4 keys an image and band
 IMBALANCE_RATIO = 3.0  # largest class / smallest class above this is worth a warning
 PARALLEL_FROM = 64  # files; below this, threads cost more than they save
 CHUNK = 512  # files in flight at once
@@ -45,6 +44,7 @@ class ImageRecord:
     format: str = ""
     dhash: int = 0
     thumb: bytes = field(default=b"", repr=False)
+    dhash_weak: int = 0
     split_key: str = ""  # near duplicates share one, so they share a split
 
 
@@ -63,12 +63,11 @@ class Dataset:
     labels: tuple[str, ...]
     records: tuple[ImageRecord, ...]
     skipped: tuple[Skipped, ...] = ()
-    notes: tuple[str, ...] = field(default=())
+    notes: tuple[Note, ...] = field(default=())
     """Kept files that were converted, and source-level findings."""
     warnings: tuple[str, ...] = ()
     """Dataset-level concerns: imbalance, near duplicates under different labels."""
     kind: str = "folder"
-    identifiers: dict[str, str] = field(default_factory=dict)
     near_duplicate_groups: int = 0
 
     @property
@@ -127,7 +126,7 @@ def scan_source(
         Skipped(e.relpath, e.problem, e.label) for e in listing.entries if e.problem
     ]
     todo: list[Entry] = [e for e in listing.entries if not e.problem]
-    notes: list[str] = list(listing.notes)
+    notes: list[Note] = list(listing.notes)
     records: list[ImageRecord] = []
     workers = workers if workers is not None else (os.cpu_count() or 1)
     for done, (entry, check) in enumerate(
@@ -148,9 +147,10 @@ def scan_source(
                     check.format,
                     check.dhash,
                     check.thumb,
+                    dhash_weak=check.dhash_weak,
                 )
             )
-            notes += [f"{entry.relpath}: {note}" for note in check.notes]
+            notes += [Note(entry.relpath, note) for note in check.notes]
         if on_progress:
             on_progress(done, len(todo))
     records, duplicates = _exact_duplicates(records)
@@ -161,19 +161,10 @@ def scan_source(
         raise DataError(
             f"{len(skipped)} file(s) in {data} cannot be used (--strict): {shown}{more}"
         )
-    named = {e.label for e in listing.entries} | set(listing.folders)
-    labels = _check_classes(data, records, named, min_images_per_class)
-    records = [r for r in records if r.label in labels]
-    notes += [f"{label}/: no readable images, class ignored" for label in sorted(named - {*labels})]
+    named = {e.label for e in listing.entries if e.label} | set(listing.folders)
+    labels = _check_classes(data, records, skipped, named, min_images_per_class)
     records, groups, near_warnings = _near_duplicates(records)
     warnings = near_warnings + _imbalance(records, labels)
-    identifiers = label_identifiers(labels)
-    notes += [
-        f"label {label!r} is not a Python identifier: generated code refers to it as "
-        f"{name!r} (metadata.json maps the two)"
-        for label, name in identifiers.items()
-        if label != name
-    ]
     skipped.sort(key=lambda s: s.relpath)
     return Dataset(
         listing.root,
@@ -183,7 +174,6 @@ def scan_source(
         tuple(notes),
         tuple(warnings),
         listing.kind,
-        identifiers,
         groups,
     )
 
@@ -225,38 +215,53 @@ def _exact_duplicates(records: list[ImageRecord]) -> tuple[list[ImageRecord], li
 
 
 def _check_classes(
-    data: Path, records: list[ImageRecord], labels_named: set[str], minimum: int
+    data: Path,
+    records: list[ImageRecord],
+    skipped: list[Skipped],
+    labels_named: set[str],
+    minimum: int,
 ) -> tuple[str, ...]:
+    """Every class the source names, sorted; DataError when fewer than 2 have images or any
+    has fewer than `minimum` usable ones (0 included: a class is never dropped silently)."""
     counts = Counter(r.label for r in records)
+    unusable = Counter(s.label for s in skipped)
     named = sorted(labels_named)
-    labels = tuple(label for label in named if counts[label])
+    with_images = [label for label in named if counts[label]]
     empty = [label for label in named if not counts[label]]
-    if len(labels) < 2:
-        found = f"only {labels[0]!r} has images" if labels else "no readable images were found"
+    if len(with_images) < 2:
+        found = "no readable images were found"
+        if with_images:
+            found = f"only {with_images[0]!r} has images"
         raise DataError(
             f"data source {data} needs at least 2 classes with images, {found}"
             + (f" (empty or unreadable: {', '.join(empty)})" if empty else "")
             + ": add images for every label"
         )
-    small = [(label, counts[label]) for label in labels if counts[label] < minimum]
+    small = [label for label in named if counts[label] < minimum]
     if small:
-        listed = ", ".join(f"{label!r} has {n}" for label, n in small)
-        raise DataError(
-            f"every class needs at least {minimum} readable images, but {listed} "
-            f"(in {data}): add images to those classes or remove them"
+        listed = ", ".join(
+            f"{label!r} has {counts[label]}"
+            + (f" ({unusable[label]} more files skipped)" if unusable[label] else "")
+            for label in small
         )
-    return labels
+        raise DataError(
+            f"every class needs at least {minimum} usable images, but {listed} (in {data}): "
+            "add images to those classes, or remove their folders or manifest rows"
+        )
+    return tuple(named)
 
 
 def _near_duplicates(
     records: list[ImageRecord],
 ) -> tuple[list[ImageRecord], int, list[str]]:
-    """Group images whose difference hashes are within NEAR_DUPLICATE_BITS; every member
-    gets the group's split key, so near copies cannot sit on both sides of train/test.
+    """Group images whose difference hashes are within NEAR_DUPLICATE_BITS (weak bits, near
+    ties a re-encoding may flip, not counted); every member gets the group's split key, so
+    near copies cannot sit on both sides of train/test.
 
-    Pigeonhole: two 64-bit hashes within 4 bits agree on at least one of 5 12-bit bands, so
-    only images sharing a band value are compared (no all-pairs pass over 50,000 images);
-    a thumbnail comparison then confirms each candidate pair.
+    Pigeonhole: two 64-bit hashes within 4 strong bits agree on at least one of 5 12-bit
+    bands up to weak bits, so only images sharing a band key are compared (no all-pairs pass
+    over 50,000 images). Each image files its band under its own value and the values with
+    its first WEAK_FLIPS weak bits flipped; a thumbnail comparison confirms each pair.
     """
     parent = list(range(len(records)))
 
@@ -268,20 +273,26 @@ def _near_duplicates(
 
     bands = NEAR_DUPLICATE_BITS + 1
     width = 64 // bands
+    mask = np.uint64((1 << width) - 1)
     hashes = np.array([r.dhash for r in records], dtype=np.uint64)
+    weak = np.array([r.dhash_weak for r in records], dtype=np.uint64)
+    strong = ~weak
     thumbs = np.frombuffer(b"".join(r.thumb for r in records), dtype=np.uint8).reshape(
         len(records), -1
     )
+    index = np.arange(len(records))
     for band in range(bands):
-        shift = band * width
-        keys = (hashes >> np.uint64(shift)) & np.uint64((1 << width) - 1)
+        shift = np.uint64(band * width)
+        keys, owners = _band_keys((hashes >> shift) & mask, (weak >> shift) & mask, index)
         order = np.argsort(keys, kind="stable")
-        starts = np.flatnonzero(np.r_[True, keys[order][1:] != keys[order][:-1]])
-        for begin, end in zip(starts, np.r_[starts[1:], len(order)], strict=True):
-            bucket = order[begin:end]
+        keys, owners = keys[order], owners[order]
+        starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+        for begin, end in zip(starts, np.r_[starts[1:], len(keys)], strict=True):
+            bucket = owners[begin:end]
             for k, a in enumerate(bucket[:-1]):
                 rest = bucket[k + 1 :]
-                close = rest[np.bitwise_count(hashes[rest] ^ hashes[a]) <= NEAR_DUPLICATE_BITS]
+                differ = (hashes[rest] ^ hashes[a]) & strong[rest] & strong[a]
+                close = rest[np.bitwise_count(differ) <= NEAR_DUPLICATE_BITS]
                 if not len(close):
                     continue
                 mad = np.abs(thumbs[close].astype(np.int16) - thumbs[a]).mean(axis=1)
@@ -307,6 +318,22 @@ def _near_duplicates(
     return out, count, warnings
 
 
+def _band_keys(
+    values: np.ndarray, weak: np.ndarray, index: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(key, image) pairs of one band: each value, and the value with its lowest WEAK_FLIPS
+    weak bits flipped in every combination."""
+    one = np.uint64(1)
+    low = weak & (~weak + one)  # lowest weak bit (0 when none)
+    rest = weak ^ low
+    second = rest & (~rest + one) if WEAK_FLIPS > 1 else np.zeros_like(weak)
+    keys, owners = [values], [index]
+    for flip, has in ((low, low != 0), (second, second != 0), (low | second, second != 0)):
+        keys.append(values[has] ^ flip[has])
+        owners.append(index[has])
+    return np.concatenate(keys), np.concatenate(owners)
+
+
 def _imbalance(records: list[ImageRecord], labels: tuple[str, ...]) -> list[str]:
     counts = Counter(r.label for r in records)
     largest = max(labels, key=lambda label: counts[label])
@@ -319,19 +346,3 @@ def _imbalance(records: list[ImageRecord], labels: tuple[str, ...]) -> list[str]
         f"{counts[smallest]} ({ratio:.1f}x); training weights classes to compensate, but "
         f"more {smallest!r} images would help most"
     ]
-
-
-def label_identifiers(labels: tuple[str, ...]) -> dict[str, str]:
-    """A unique, valid Python identifier per label ("t-shirt/top" -> "t_shirt_top")."""
-    taken: set[str] = set()
-    found = {}
-    for label in labels:
-        name = re.sub(r"\W+", "_", label, flags=re.ASCII).strip("_").lower() or "label"
-        if name[0].isdigit() or keyword.iskeyword(name):
-            name = f"label_{name}"
-        base, n = name, 2
-        while name in taken:
-            name, n = f"{base}_{n}", n + 1
-        taken.add(name)
-        found[label] = name
-    return found

@@ -8,21 +8,43 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import lzma
 import os
 import shutil
 import stat
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from ..errors import DataError
+from ..resources import cache_dir, inside, is_plain_relative
 
 MANIFEST_SUFFIXES = (".csv", ".tsv")
 PATH_COLUMNS = ("path", "file", "filename", "file_name", "image", "image_path", "filepath")
 LABEL_COLUMNS = ("label", "class", "category", "target", "class_name")
 MAX_ZIP_BYTES = 8 * 1024**3  # uncompressed total a zip may expand to
 MAX_ZIP_RATIO = 200  # uncompressed / compressed, per member: beyond it, a zip bomb
+MAX_ZIP_MEMBERS = 500_000  # more entries than any image dataset modelgen can train on
+MAX_MANIFEST_BYTES = 256 * 1024**2
+MAX_LABEL_LENGTH = 200
+ZIP_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
+LABEL_RULE = (
+    "a label is 1 to 200 characters with no control character or backslash; '/' may separate "
+    "parts (as --label-depth 2 makes 'cats/black'), but no part may be empty, '.' or '..'"
+)
+
+
+@dataclass(frozen=True)
+class Note:
+    """A finding that does not stop the run: a converted file, an ignored file or folder."""
+
+    path: str | None  # the file or folder it is about (relative to the source); None: all
+    text: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.text}" if self.path else self.text
 
 
 @dataclass(frozen=True)
@@ -40,8 +62,19 @@ class Listing:
     root: Path  # what relative paths are relative to
     kind: str  # "folder", "manifest" or "zip"
     entries: list[Entry]
-    notes: list[str]  # source-level findings: ignored files, unreadable folders, loops
+    notes: list[Note]  # source-level findings: ignored files, unreadable folders, loops
     folders: tuple[str, ...] = ()  # label folders found, with or without images
+
+
+def check_label(label: str, where: str) -> str:
+    """The label, stripped of surrounding spaces, or DataError naming where it was found.
+
+    Labels are data, never paths (copied files are named by content hash), but a label that
+    looks like a path or hides control characters is almost always a mistake in the source."""
+    label = label.strip()
+    if 0 < len(label) <= MAX_LABEL_LENGTH and is_plain_relative(label):
+        return label
+    raise DataError(f"{where}: label {label!r} is refused ({LABEL_RULE}): rename it")
 
 
 def list_source(
@@ -62,7 +95,7 @@ def list_source(
         folder = extract_zip(data, extract_root)
         inner = _zip_content(folder)
         listed = (
-            list_manifest(inner, path_column, label_column)
+            list_manifest(inner, path_column, label_column, confine=folder)
             if inner.is_file()
             else list_folder(inner, label_depth)
         )
@@ -88,6 +121,13 @@ def _utf8(name: str) -> bool:
     return True
 
 
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir(follow_symlinks=True)
+    except OSError:
+        return False
+
+
 def _shown(path: Path) -> str:
     """A printable name, even for a file name that is not valid UTF-8."""
     return os.fsencode(path).decode("utf-8", "backslashreplace")
@@ -100,7 +140,7 @@ def list_folder(root: Path, label_depth: int = 1) -> Listing:
         raise DataError(f"--label-depth must be 1 or more, not {label_depth}")
     root = root.resolve()
     entries: list[Entry] = []
-    notes: list[str] = []
+    notes: list[Note] = []
     seen: set[tuple[int, int]] = set()
     folders: set[str] = set()
 
@@ -108,13 +148,16 @@ def list_folder(root: Path, label_depth: int = 1) -> Listing:
         try:
             info = folder.stat()
         except OSError as exc:
-            notes.append(f"{_rel(folder)}: cannot be read ({exc.strerror}): check permissions")
+            notes.append(Note(_rel(folder), f"cannot be read ({exc.strerror}): check permissions"))
             return
         key = (info.st_dev, info.st_ino)
         if key in seen:
             notes.append(
-                f"{_rel(folder)}: symbolic link loop (this folder was already scanned), "
-                "not followed: remove the link"
+                Note(
+                    _rel(folder),
+                    "symbolic link loop (this folder was already scanned), not followed: "
+                    "remove the link",
+                )
             )
             return
         seen.add(key)
@@ -124,8 +167,10 @@ def list_folder(root: Path, label_depth: int = 1) -> Listing:
             children = sorted(os.scandir(folder), key=lambda e: e.name)
         except OSError as exc:
             notes.append(
-                f"{_rel(folder)}/: folder cannot be read ({exc.strerror}): check its "
-                "permissions (chmod +rx)"
+                Note(
+                    f"{_rel(folder)}/",
+                    f"folder cannot be read ({exc.strerror}): check its permissions (chmod +rx)",
+                )
             )
             return
         for child in children:
@@ -134,21 +179,24 @@ def list_folder(root: Path, label_depth: int = 1) -> Listing:
             path = Path(child.path)
             rel = _rel(path)
             if not _utf8(child.name):
-                notes.append(
-                    f"{_shown(path.relative_to(root))}: name is not valid UTF-8, skipped: "
-                    "rename it"
+                shown = _shown(path.relative_to(root))
+                what = "folder name" if _is_dir(child) else "file name"
+                label = "/".join(parts[:label_depth]) if len(parts) >= label_depth else ""
+                entries.append(
+                    Entry(path, shown, label, f"{what} is not valid UTF-8, skipped: rename it")
                 )
                 continue
-            try:
-                is_dir = child.is_dir(follow_symlinks=True)
-            except OSError:
-                is_dir = False
-            if is_dir:
+            if _is_dir(child):
+                if len(parts) < label_depth:
+                    check_label(child.name, f"label folder {root / rel}")
                 walk(path, (*parts, child.name))
             elif len(parts) < label_depth:
                 notes.append(
-                    f"{rel}: not inside a label folder "
-                    f"({label_depth} level{'s' if label_depth > 1 else ''} deep), ignored"
+                    Note(
+                        rel,
+                        f"not inside a label folder "
+                        f"({label_depth} level{'s' if label_depth > 1 else ''} deep), ignored",
+                    )
                 )
             else:
                 label = "/".join(parts[:label_depth])
@@ -158,7 +206,7 @@ def list_folder(root: Path, label_depth: int = 1) -> Listing:
         return path.relative_to(root).as_posix() if path != root else "."
 
     walk(root, ())
-    if not entries and not any("cannot be read" in n for n in notes):
+    if not entries and not any("cannot be read" in n.text for n in notes):
         raise DataError(
             f"data source {root} has no label folders: put each class's images in a "
             f"sub-folder named after the label, e.g. {root / 'cat'}/ and {root / 'dog'}/"
@@ -187,21 +235,41 @@ def _pick(header: list[str], wanted: str | None, known: tuple[str, ...], what: s
     )
 
 
-def list_manifest(
-    manifest: Path, path_column: str | None = None, label_column: str | None = None
-) -> Listing:
-    """Rows of path,label; a header names the columns (or --path-column/--label-column), and
-    without one the first two columns are taken. Relative paths start at the manifest's
-    folder."""
-    manifest = manifest.resolve()
-    base = manifest.parent
+def _read_manifest(manifest: Path) -> str:
     try:
-        text = manifest.read_text(encoding="utf-8-sig")
+        size = manifest.stat().st_size
+        if size > MAX_MANIFEST_BYTES:
+            raise DataError(
+                f"manifest {manifest} is {size / 1024**2:.0f} MiB, over the "
+                f"{MAX_MANIFEST_BYTES / 1024**2:.0f} MiB limit: split it, or use a folder source"
+            )
+        return manifest.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DataError(
             f"manifest {manifest} is not UTF-8 text ({exc.reason} at byte {exc.start}): "
             "save it as UTF-8"
         ) from None
+    except OSError as exc:
+        raise DataError(
+            f"manifest {manifest} cannot be read ({exc.strerror or exc}): check that it "
+            "exists and that you may read it"
+        ) from None
+
+
+def list_manifest(
+    manifest: Path,
+    path_column: str | None = None,
+    label_column: str | None = None,
+    *,
+    confine: Path | None = None,
+) -> Listing:
+    """Rows of path,label; a header names the columns (or --path-column/--label-column), and
+    without one the first two columns are taken. Relative paths start at the manifest's
+    folder. A manifest on disk may name files anywhere its user chose; with `confine` (the
+    folder a zip was extracted to), every path must resolve inside it, else DataError."""
+    manifest = manifest.resolve()
+    base = manifest.parent
+    text = _read_manifest(manifest)
     delimiter = "\t" if manifest.suffix.lower() == ".tsv" else _sniff(text)
     rows = [row for row in csv.reader(text.splitlines(), delimiter=delimiter) if any(row)]
     if not rows:
@@ -221,13 +289,20 @@ def list_manifest(
     else:  # no header: path, label
         p, lab, first_line = 0, 1, 1
     entries: list[Entry] = []
-    notes: list[str] = []
+    notes: list[Note] = []
     for line, row in enumerate(rows, start=first_line):
         if len(row) <= max(p, lab) or not row[p].strip() or not row[lab].strip():
-            notes.append(f"{manifest.name} line {line}: needs a path and a label, ignored")
+            notes.append(Note(f"{manifest.name} line {line}", "needs a path and a label, ignored"))
             continue
-        raw, label = row[p].strip(), row[lab].strip()
+        raw = row[p].strip()
+        label = check_label(row[lab], f"{manifest.name} line {line}")
         path = Path(raw) if Path(raw).is_absolute() else base / raw
+        if confine is not None and not path.resolve().is_relative_to(confine.resolve()):
+            raise DataError(
+                f"{manifest.name} line {line}: path {raw!r} points outside the zip archive, "
+                "refused: inside a zip, every manifest path must name a file in the archive, "
+                "relative to the manifest"
+            )
         rel = raw if not Path(raw).is_absolute() else path.as_posix()
         problem = None
         if not path.is_file():
@@ -250,8 +325,6 @@ def _sniff(text: str) -> str:
 
 
 def _extract_dir(archive: Path, root: Path | None) -> Path:
-    from ..train.store import cache_dir
-
     digest = hashlib.sha256()
     with archive.open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -259,57 +332,115 @@ def _extract_dir(archive: Path, root: Path | None) -> Path:
     return (root or cache_dir() / "extracted") / digest.hexdigest()[:24]
 
 
+def _member_name(archive: Path, info: zipfile.ZipInfo) -> str:
+    """The member's relative path, or DataError: absolute, climbing, empty, odd names."""
+    name = info.filename
+    plain = name.replace("\\", "/").rstrip("/")
+    pure = PurePosixPath(plain)
+    if name.startswith(("/", "\\")) or pure.is_absolute() or (plain and ":" in pure.parts[0]):
+        raise DataError(
+            f"{archive} holds an absolute path ({name}), refused: zip the folder "
+            "with relative paths"
+        )
+    if ".." in pure.parts:
+        raise DataError(
+            f"{archive} holds a path that climbs out of the archive ({name}), "
+            "refused: zip the folder with plain relative paths"
+        )
+    if not is_plain_relative(plain):
+        raise DataError(
+            f"{archive} holds a member with an empty or unusable name ({name!r}), refused: "
+            "re-create the zip from a folder of plainly named files"
+        )
+    return plain
+
+
+def _check_members(archive: Path, bundle: zipfile.ZipFile, max_bytes: int) -> list[str]:
+    """Every member's name, once the whole archive is known to be safe to extract."""
+    infos = bundle.infolist()
+    if len(infos) > MAX_ZIP_MEMBERS:
+        raise DataError(
+            f"{archive} holds {len(infos):,} entries, over the {MAX_ZIP_MEMBERS:,} limit, "
+            "refused: split it, or pass the extracted folder as --data"
+        )
+    total = 0
+    names: list[str] = []
+    seen: set[str] = set()
+    for info in infos:
+        name = _member_name(archive, info)
+        if stat.S_ISLNK(info.external_attr >> 16):
+            raise DataError(
+                f"{archive} holds a symbolic link ({name}), refused: zip the files, "
+                "not links (zip without --symlinks)"
+            )
+        if info.flag_bits & 0x1:
+            raise DataError(
+                f"{archive}: {name} is encrypted, refused: re-create the zip without a password"
+            )
+        if info.compress_type not in ZIP_METHODS:
+            raise DataError(
+                f"{archive}: {name} uses compression method {info.compress_type}, which "
+                "modelgen cannot read: re-create the zip with plain deflate compression"
+            )
+        if name in seen:
+            raise DataError(
+                f"{archive} holds two members named {name}, refused: re-create the zip "
+                "from a folder"
+            )
+        seen.add(name)
+        total += info.file_size
+        if total > max_bytes:
+            raise DataError(
+                f"{archive} expands to more than {max_bytes / 1024**3:.0f} GiB, refused: "
+                "split it, or pass the extracted folder as --data"
+            )
+        if info.compress_size and info.file_size / info.compress_size > MAX_ZIP_RATIO:
+            raise DataError(
+                f"{archive}: {name} expands {info.file_size / info.compress_size:.0f}x "
+                "(a zip bomb?), refused: extract it yourself if you trust it"
+            )
+        names.append(name)
+    return names
+
+
 def extract_zip(archive: Path, root: Path | None = None, max_bytes: int = MAX_ZIP_BYTES) -> Path:
-    """Extract into the cache (once per zip content), refusing anything unsafe: absolute
-    paths, paths that climb out, symbolic links, a total over max_bytes, bomb-like ratios."""
+    """Extract into the cache (once per zip content), refusing anything unsafe or broken with
+    DataError naming the member: absolute paths, paths that climb out, empty names, symbolic
+    links, encryption, unknown compression, too many entries, a total over max_bytes,
+    bomb-like ratios, bad CRCs and corrupt data."""
     target = _extract_dir(archive, root)
     if target.is_dir():
         return target
     try:
         bundle = zipfile.ZipFile(archive)
-    except (zipfile.BadZipFile, OSError) as exc:
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
         raise DataError(f"{archive} is not a readable zip ({exc}): re-create it") from None
     with bundle:
-        total = 0
-        for info in bundle.infolist():
-            name = info.filename
-            pure = PurePosixPath(name.replace("\\", "/"))
-            if name.startswith(("/", "\\")) or pure.is_absolute() or ":" in pure.parts[0]:
-                raise DataError(
-                    f"{archive} holds an absolute path ({name}), refused: zip the folder "
-                    "with relative paths"
-                )
-            if ".." in pure.parts:
-                raise DataError(
-                    f"{archive} holds a path that climbs out of the archive ({name}), "
-                    "refused: zip the folder with plain relative paths"
-                )
-            if stat.S_ISLNK(info.external_attr >> 16):
-                raise DataError(
-                    f"{archive} holds a symbolic link ({name}), refused: zip the files, "
-                    "not links (zip without --symlinks)"
-                )
-            total += info.file_size
-            if total > max_bytes:
-                raise DataError(
-                    f"{archive} expands to more than {max_bytes / 1024**3:.0f} GiB, refused: "
-                    "split it, or pass the extracted folder as --data"
-                )
-            if info.compress_size and info.file_size / info.compress_size > MAX_ZIP_RATIO:
-                raise DataError(
-                    f"{archive}: {name} expands {info.file_size / info.compress_size:.0f}x "
-                    "(a zip bomb?), refused: extract it yourself if you trust it"
-                )
+        names = _check_members(archive, bundle, max_bytes)
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".partial-"))
         try:
-            for info in bundle.infolist():
+            for info, name in zip(bundle.infolist(), names, strict=True):
                 if info.is_dir():
                     continue
-                out = staging.joinpath(*PurePosixPath(info.filename.replace("\\", "/")).parts)
+                out = inside(staging, name)
                 out.parent.mkdir(parents=True, exist_ok=True)
-                with bundle.open(info) as src, out.open("wb") as dst:
-                    shutil.copyfileobj(src, dst, 1 << 20)
+                try:
+                    with bundle.open(info) as src, out.open("wb") as dst:
+                        shutil.copyfileobj(src, dst, 1 << 20)
+                except (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError) as exc:
+                    raise DataError(
+                        f"{archive}: {name} is corrupt ({exc}): re-create the zip"
+                    ) from None
+                except (OSError, RuntimeError, NotImplementedError) as exc:
+                    if isinstance(exc, OSError) and exc.errno is not None:
+                        raise DataError(
+                            f"cannot extract {archive} into {target.parent} "
+                            f"({exc.strerror}): free disk space or set MODELGEN_CACHE_DIR"
+                        ) from None
+                    raise DataError(
+                        f"{archive}: {name} cannot be read ({exc}): re-create the zip"
+                    ) from None
             os.replace(staging, target)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
