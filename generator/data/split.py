@@ -25,11 +25,21 @@ class Split:
         """{relative path: "train" | "validation" | "test"}"""
         return {r.relpath: name for name, records in self.parts().items() for r in records}
 
+    def by_content(self) -> dict[str, str]:
+        """{content hash: split}: what modelgen.toml keeps so later runs keep the split."""
+        return {r.sha256: name for name, records in self.parts().items() for r in records}
+
 
 def _unit(sha256: str, seed: int) -> float:
     """A number in [0, 1) fixed by the image content and the seed."""
     digest = hashlib.sha256(f"{seed}:{sha256}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
+
+
+SPLITS = ("train", "validation", "test")
+JOIN_ORDER = ("test", "validation", "train")
+"""A new image near an old one joins the old group's most held-out split: a near copy of a
+test image in training would inflate the test score."""
 
 
 def split_dataset(
@@ -40,41 +50,78 @@ def split_dataset(
     test_fraction: float,
     previous: Mapping[str, str] | None = None,
 ) -> Split:
-    """Each image's split depends only on its content and the seed, so adding images later
-    never moves an existing one; identical files and near duplicates (same split_key) land
-    in the same split. Per class, a split
-    the threshold left empty takes the train images with the lowest hash values.
+    """Split per class by content: the same images and seed always give the same split.
 
-    previous (content hash -> split, from the last run's modelgen.toml) pins images that were
-    there before, and their near duplicates with them: a new near copy of an old image can
-    change its group's key, but never its split."""
-    pinned: dict[str, str] = {}
-    for r in sorted(dataset.records, key=lambda r: r.relpath):
-        if previous and previous.get(r.sha256) in ("train", "validation", "test"):
-            pinned.setdefault(r.split_key or r.sha256, previous[r.sha256])
-    train: list[ImageRecord] = []
-    validation: list[ImageRecord] = []
-    test: list[ImageRecord] = []
-    for label in dataset.labels:
-        members = sorted(
-            (r for r in dataset.records if r.label == label),
-            key=lambda r: (_unit(r.split_key or r.sha256, seed), r.relpath),
-        )
-        parts: dict[str, list[ImageRecord]] = {"train": [], "validation": [], "test": []}
-        for record in members:
-            key = record.split_key or record.sha256
+    previous (content hash -> split) holds every image a project has ever had, from its
+    modelgen.toml. Each of those keeps its split forever, so the test set only grows and an
+    image once fitted on never becomes a test image. A new image takes the split of the
+    near-duplicate group it joins (the group's most held-out one); an image with no old
+    relative gets its split from a hash of its group key and the seed. Per class, a split
+    left empty takes the new train group with the lowest hash: old images never move."""
+    previous = previous or {}
+    groups: dict[str, list[ImageRecord]] = {}
+    for r in dataset.records:
+        groups.setdefault(r.split_key or r.sha256, []).append(r)
+    assigned: dict[str, str] = {}  # relpath -> split
+    pinned: set[str] = set()  # relpaths whose split is history, never moved
+    free: dict[str, str] = {}  # group key -> split, for groups without old members
+    for key, members in groups.items():
+        old = {previous[r.sha256] for r in members if previous.get(r.sha256) in SPLITS}
+        if not old:
             u = _unit(key, seed)
-            name = pinned.get(key) or (
+            free[key] = (
                 "test"
                 if u < test_fraction
                 else "validation" if u < test_fraction + validation_fraction else "train"
             )
-            parts[name].append(record)
-        for name in ("test", "validation"):
-            if not parts[name] and len(parts["train"]) > 1:
-                parts[name].append(parts["train"].pop(0))
-        train += parts["train"]
-        validation += parts["validation"]
-        test += parts["test"]
-    order = lambda rs: tuple(sorted(rs, key=lambda r: r.relpath))  # noqa: E731
-    return Split(order(train), order(validation), order(test))
+            continue
+        joined = next(name for name in JOIN_ORDER if name in old)
+        for r in members:
+            name = previous.get(r.sha256)
+            if name in SPLITS:
+                assigned[r.relpath] = name
+                pinned.add(r.relpath)
+            else:
+                assigned[r.relpath] = joined
+    for label in dataset.labels:
+        _fill_empty_splits(dataset, label, groups, free, assigned, seed)
+    for key, name in free.items():
+        for r in groups[key]:
+            assigned[r.relpath] = name
+    parts: dict[str, list[ImageRecord]] = {name: [] for name in SPLITS}
+    for r in sorted(dataset.records, key=lambda r: r.relpath):
+        parts[assigned[r.relpath]].append(r)
+    return Split(*(tuple(parts[name]) for name in SPLITS))
+
+
+def _fill_empty_splits(
+    dataset: Dataset,
+    label: str,
+    groups: Mapping[str, list[ImageRecord]],
+    free: dict[str, str],
+    assigned: Mapping[str, str],
+    seed: int,
+) -> None:
+    """Give the class a test and a validation image when it has none, taking whole new
+    groups from train, lowest hash first (so the choice is the same in every run)."""
+
+    def split_of(r: ImageRecord) -> str:
+        key = r.split_key or r.sha256
+        return free[key] if key in free else assigned[r.relpath]
+
+    members = [r for r in dataset.records if r.label == label]
+    for name in ("test", "validation"):
+        if any(split_of(r) == name for r in members):
+            continue
+        movable = sorted(
+            {
+                (_unit(r.split_key or r.sha256, seed), r.split_key or r.sha256)
+                for r in members
+                if (r.split_key or r.sha256) in free and split_of(r) == "train"
+            }
+        )
+        trained = sum(split_of(r) == "train" for r in members)
+        for _, key in movable:
+            if trained - len(groups[key]) >= 1:
+                free[key] = name
+                break
