@@ -42,3 +42,7 @@ class RenderError(ModelgenError):
 
 class BudgetError(ModelgenError):
     """The time budget is too short to train anything on this data."""
+
+
+class InterruptedAfterWrite(KeyboardInterrupt):
+    """Ctrl-C arrived while the project was being swapped in: the swap finished first."""

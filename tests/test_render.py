@@ -6,9 +6,10 @@ from typing import Any
 
 import black
 import pytest
+import tomli_w
 
 from generator.errors import OutputError, RenderError
-from generator.render import BLACK_MODE, render_tree, write_project
+from generator.render import BLACK_MODE, check_output, render_tree, sha256, write_project
 
 GOLDEN = Path(__file__).parent / "golden" / "image_classification"
 
@@ -129,14 +130,69 @@ def test_write_project_refuses_a_non_empty_folder(tmp_path: Path) -> None:
     assert sorted(p.name for p in out.iterdir()) == ["mine.txt"]
 
 
+def generated(files: dict[str, bytes]) -> dict[str, bytes]:
+    """files plus the modelgen.toml that lists them, as build_project writes it."""
+    listed = {rel: sha256(content) for rel, content in files.items()}
+    return files | {"modelgen.toml": tomli_w.dumps({"generated": {"files": listed}}).encode()}
+
+
 def test_force_replaces_generated_files_and_keeps_the_users(tmp_path: Path) -> None:
     out = tmp_path / "proj"
-    write_project({"a.txt": b"old"}, out, force=False)
+    write_project(
+        generated({"a.txt": b"old", "old/gone.txt": b"x", "old/edited.txt": b"y"}), out, force=False
+    )
     (out / "mine.txt").write_text("keep me")
-    write_project({"a.txt": b"new"}, out, force=True)
+    (out / "old" / "edited.txt").write_text("my edit")
+    written = write_project(generated({"a.txt": b"new"}), out, force=True)
     assert (out / "a.txt").read_bytes() == b"new"
     assert (out / "mine.txt").read_text() == "keep me"
+    assert not (out / "old" / "gone.txt").exists()  # generated, unedited, no longer produced
+    assert (out / "old" / "edited.txt").read_text() == "my edit"  # edited: kept, reported
+    assert written.removed == ("old/gone.txt",) and written.kept == ("old/edited.txt",)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["proj"]
+
+
+def test_force_refuses_a_folder_modelgen_did_not_generate(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    mine = {"README.md": "my notes", "pyproject.toml": "[project]", ".gitignore": "*.pyc"}
+    for name, text in mine.items():
+        (home / name).write_text(text)
+    with pytest.raises(OutputError, match="not a project modelgen generated"):
+        write_project(generated({"README.md": b"generated"}), home, force=True)
+    assert {p.name: p.read_text() for p in home.iterdir()} == mine
+
+
+def test_force_never_replaces_a_file_it_did_not_generate(tmp_path: Path) -> None:
+    out = tmp_path / "proj"
+    write_project(generated({"a.txt": b"1"}), out, force=False)
+    (out / "Dockerfile").write_text("mine")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    with pytest.raises(OutputError, match="did not generate.*Dockerfile.*nothing was changed"):
+        write_project(generated({"a.txt": b"2", "Dockerfile": b"generated"}), out, force=True)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+@pytest.mark.parametrize("rel", ["../escaped.txt", "/abs.txt", "a/../../b.txt", "", "a\\b"])
+def test_no_file_is_written_outside_the_output(tmp_path: Path, rel: str) -> None:
+    with pytest.raises(OutputError, match="outside"):
+        write_project({rel: b"x"}, tmp_path / "proj", force=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_output_overlapping_the_data_is_refused(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    (data / "cats").mkdir(parents=True)
+    for output in (data / "out", data, tmp_path):
+        with pytest.raises(OutputError, match="overlaps the data source"):
+            check_output(output, force=True, sources=[data])
+    check_output(tmp_path / "elsewhere", force=False, sources=[data])
+
+
+def test_an_unwritable_parent_is_refused_before_any_work(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OutputError, match="not a writable folder"):
+        check_output(tmp_path / "file" / "proj", force=False)
 
 
 def test_empty_output_folder_is_used(tmp_path: Path) -> None:
@@ -167,3 +223,41 @@ def test_skipped_candidates_are_grouped_by_reason_without_local_paths() -> None:
         ["mobilenet_v2-frozen, resnet50_v2-frozen", "ImageNet weights are not available (offline)"],
         ["separable-cnn", "budgets under 30s try only the cheapest candidates"],
     ]
+
+
+def test_ctrl_c_while_files_move_in_waits_until_the_project_is_whole(tmp_path: Path) -> None:
+    import os
+    import signal
+
+    from generator import render
+    from generator.errors import InterruptedAfterWrite
+
+    real_rename = os.rename
+
+    def rename_after_ctrl_c(src: str, dst: str) -> None:
+        os.kill(os.getpid(), signal.SIGINT)  # the user presses Ctrl-C mid-swap
+        real_rename(src, dst)
+
+    out = tmp_path / "proj"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(render.os, "rename", rename_after_ctrl_c)
+        with pytest.raises(InterruptedAfterWrite):
+            write_project({"a.txt": b"1", "b/c.txt": b"2"}, out, force=False)
+    assert tree_of(out) == {"a.txt": b"1", "b/c.txt": b"2"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["proj"]
+
+
+def tree_of(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def test_copied_test_images_are_named_by_content_never_by_label_or_path() -> None:
+    from generator.data import ImageRecord
+    from generator.pipeline import _copied_name
+
+    hostile = ImageRecord(
+        Path("/data/../../x.png"), "../../x.png", "../../escaped", "ab" * 32, 20, 20, "RGB", "PNG"
+    )
+    assert _copied_name(hostile) == f"images/{'ab' * 8}.png"
+    unknown = ImageRecord(Path("y"), "y.weird", "a", "cd" * 32, 20, 20, "RGB", "XYZ")
+    assert _copied_name(unknown) == f"images/{'cd' * 8}.img"
