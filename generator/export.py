@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,9 +53,54 @@ def export_onnx(model: Any, path: Path, input_size: int) -> None:
     # (KeyError 'keras_tensor_N') for models assembled from nested, already-trained parts.
     function = tf.function(lambda image: model(image, training=False))
     with contextlib.redirect_stdout(io.StringIO()):
-        tf2onnx.convert.from_function(
-            function, input_signature=spec, opset=OPSET, output_path=str(path)
-        )
+        model_proto, _ = tf2onnx.convert.from_function(function, input_signature=spec, opset=OPSET)
+    path.write_bytes(canonical_names(model_proto).SerializeToString())
+
+
+def canonical_names(model: Any) -> Any:
+    """The model with its internal names given by position (v0, v1, ... in node order), the
+    batch dimension of its input and output named N, and its initializers sorted by name.
+    tf2onnx numbers constant-folded tensors and symbolic dimensions in an order that varies
+    from process to process (it iterates over sets of strings), and names the graph after a
+    numbered TF function, so the same weights would otherwise give different bytes."""
+    graph = model.graph
+    graph.doc_string = ""  # tf2onnx writes the TF function's name, numbered per process
+    if any(a.type in (a.GRAPH, a.GRAPHS) for node in graph.node for a in node.attribute):
+        return model  # subgraphs name outer values: leave such graphs as they are
+    fixed = {value.name for value in (*graph.input, *graph.output)}
+    renamed: dict[str, str] = {}
+
+    def name(old: str) -> str:
+        if not old or old in fixed:
+            return old
+        return renamed.setdefault(old, f"v{len(renamed)}")
+
+    for i, node in enumerate(graph.node):
+        node.input[:] = [name(n) for n in node.input]
+        node.output[:] = [name(n) for n in node.output]
+        node.name = f"{node.op_type}_{i}"
+    for tensor in graph.initializer:
+        tensor.name = name(tensor.name)
+    for info in graph.value_info:
+        info.name = name(info.name)
+    symbols: dict[str, str] = {}
+    for info in (*graph.input, *graph.output):  # images in, one row of scores per image out
+        dims = info.type.tensor_type.shape.dim
+        if dims and dims[0].dim_param:
+            symbols[dims[0].dim_param] = "N"
+    for info in (*graph.input, *graph.output, *graph.value_info):
+        for dim in info.type.tensor_type.shape.dim:
+            if dim.dim_param:
+                dim.dim_param = symbols.setdefault(dim.dim_param, f"d{len(symbols)}")
+    ordered = sorted(
+        graph.initializer, key=lambda t: int(t.name[1:]) if t.name[1:].isdigit() else -1
+    )
+    copies = [type(t)() for t in ordered]
+    for copy, tensor in zip(copies, ordered, strict=True):
+        copy.CopyFrom(tensor)
+    del graph.initializer[:]
+    graph.initializer.extend(copies)
+    return model
 
 
 def onnx_session(path: Path) -> Any:
@@ -76,24 +121,28 @@ def onnx_predict(session: Any, images: np.ndarray, batch_size: int = 64) -> np.n
 
 
 def check_parity(
-    model: Any, onnx_path: Path, images: np.ndarray, tolerance: float = MAX_ABS_DIFF
+    model: Any, onnx_path: Path, batches: Iterable[np.ndarray], tolerance: float = MAX_ABS_DIFF
 ) -> tuple[Parity, np.ndarray]:
-    """Compare Keras and ONNX probabilities on the same images; raise when they differ.
+    """Compare Keras and ONNX probabilities on the same images, a batch at a time (memory
+    holds one batch of images, whatever the test split's size); raise when they differ.
 
     Returns the parity figures and the ONNX probabilities (what the test metrics use)."""
-    keras_probs = np.concatenate(
-        [
-            np.asarray(model.predict_on_batch(images[i : i + 64].astype(np.float32)))
-            for i in range(0, len(images), 64)
-        ]
-    )
-    onnx_probs = onnx_predict(onnx_session(onnx_path), images)
+    session = onnx_session(onnx_path)
+    keras_parts: list[np.ndarray] = []
+    onnx_parts: list[np.ndarray] = []
+    for batch in batches:
+        images = batch.astype(np.float32)
+        keras_parts.append(np.asarray(model.predict_on_batch(images)))
+        onnx_parts.append(onnx_predict(session, images))
+    if not onnx_parts:
+        raise ExportError("there are no test images to check the ONNX model on")
+    keras_probs, onnx_probs = np.concatenate(keras_parts), np.concatenate(onnx_parts)
     diff = float(np.max(np.abs(keras_probs.astype(np.float64) - onnx_probs)))
     agreement = float(np.mean(keras_probs.argmax(1) == onnx_probs.argmax(1)))
-    parity = Parity(len(images), diff, agreement)
+    parity = Parity(len(onnx_probs), diff, agreement)
     if diff > tolerance or agreement < 1.0:
         raise ExportError(
-            f"the ONNX model disagrees with the Keras model on {len(images)} test images "
+            f"the ONNX model disagrees with the Keras model on {len(onnx_probs)} test images "
             f"(max probability difference {diff:.2e} > {tolerance:.0e}, top-1 agreement "
             f"{agreement:.1%}): report this with the model and versions"
         )

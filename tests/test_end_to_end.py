@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import subprocess
 import sys
+import tempfile
 import tomllib
 import venv
 from pathlib import Path
 
+import numpy as np
 import pytest
-from conftest import tf_env
+import tomli_w
+from conftest import draw_shape, tf_env
 
 pytestmark = pytest.mark.slow
 
 SOURCE_SUFFIXES = (".py", ".toml", ".gitignore", ".typed")
 
 
-def generate(data: Path, output: Path) -> subprocess.CompletedProcess[str]:
+def generate(
+    data: Path, output: Path, *args: str, cache: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`modelgen new` in a process of its own, with a cache of its own (cold unless given)."""
+    env = tf_env()
+    env["MODELGEN_CACHE_DIR"] = str(cache or Path(tempfile.mkdtemp(prefix="e2e-cache-")))
     return subprocess.run(
         [
             sys.executable,
@@ -30,17 +40,14 @@ def generate(data: Path, output: Path) -> subprocess.CompletedProcess[str]:
             "Shapes",
             "--output",
             str(output),
-            "--weights",
-            "none",
-            "--time-budget",
-            "30",
             "--seed",
             "3",
+            *args,
         ],
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
-        env=tf_env(),
+        env=env,
         timeout=900,
     )
 
@@ -53,12 +60,26 @@ def source_files(root: Path) -> dict[str, bytes]:
     }
 
 
-@pytest.fixture(scope="module")
-def projects(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
-    import numpy as np
-    from conftest import draw_shape  # module-scoped: build the data here
+def plan_file(path: Path, weights: str, *families: dict[str, object]) -> Path:
+    """An answers file with a fixed plan: trained in full whatever the machine's speed."""
+    path.write_text(
+        tomli_w.dumps(
+            {
+                "answers": {"weights": weights, "time_budget": 60},
+                "model": {"plan": {"budget": 60, "families": list(families)}},
+            }
+        )
+    )
+    return path
 
-    base = tmp_path_factory.mktemp("e2e")
+
+CONVNETS = (
+    {"name": "small-cnn", "kind": "cnn", "configs": 2, "rung_epochs": 2, "final_epochs": 6},
+    {"name": "separable-cnn", "kind": "cnn", "configs": 2, "rung_epochs": 2, "final_epochs": 6},
+)
+
+
+def make_data(base: Path) -> Path:
     rng = np.random.default_rng(0)
     data = base / "data"
     for label in ("circle", "square", "triangle"):
@@ -66,9 +87,20 @@ def projects(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]
         for i in range(14):
             draw_shape(label, 32, rng).save(data / label / f"{i:02d}.png")
     (data / "square" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnope")
-    first = generate(data, base / "one")
+    return data
+
+
+@pytest.fixture(scope="module")
+def projects(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
+    """A project trained on a fixed plan, and its replay from a cold cache in a second
+    process (`--answers one/modelgen.toml --replay-plan`)."""
+    base = tmp_path_factory.mktemp("e2e")
+    data = make_data(base)
+    answers = plan_file(base / "plan.toml", "none", *CONVNETS)
+    first = generate(data, base / "one", "--answers", str(answers), "--replay-plan")
     assert first.returncode == 0, first.stdout + first.stderr
-    second = generate(data, base / "two")
+    replay = ("--answers", str(base / "one" / "modelgen.toml"), "--replay-plan")
+    second = generate(data, base / "two", *replay)
     assert second.returncode == 0, second.stdout + second.stderr
     return base / "one", base / "two", first.stdout
 
@@ -94,25 +126,80 @@ def test_project_layout_and_summary(projects: tuple[Path, Path, str]) -> None:
     files = {p.relative_to(one).as_posix() for p in one.rglob("*") if p.is_file()}
     assert expected <= files
     extra = files - expected
-    assert all(f.startswith(("tests/data/images/", "reports/top-losses/")) for f in extra)
+    assert extra and all(f.startswith(("tests/data/images/", "reports/top-losses/")) for f in extra)
     summary = " ".join(stdout.split())
-    assert "Plan (about" in summary and "top-1 agreement 100%" in summary
+    assert "Plan (recorded; replayed in full" in summary and "top-1 agreement 100%" in summary
     assert "skipped square/broken.png: not an image Pillow can read" in summary
     saved = tomllib.loads((one / "modelgen.toml").read_text())
     assert saved["answers"]["weights"] == "none" and saved["answers"]["output"] == "."
     assert saved["data"]["skipped"][0]["path"] == "square/broken.png"
     assert saved["model"]["winner"] in ("small-cnn", "separable-cnn")
     assert f"Winner: {saved['model']['winner']}" in summary
-    assert len(saved["model"]["leaderboard"]) >= 3
+    assert len(saved["model"]["leaderboard"]) == 4  # 2 settings x 2 families, halved
+    assert [f["name"] for f in saved["model"]["plan"]["families"]] == [f["name"] for f in CONVNETS]
+    generated = saved["generated"]["files"]
+    assert set(generated) == files - {"modelgen.toml"}
+    assert all(
+        generated[rel] == hashlib.sha256((one / rel).read_bytes()).hexdigest() for rel in generated
+    )
     assert (
         saved["metrics"]["test"]["top_k_accuracy"]["top_2"] >= saved["metrics"]["test"]["accuracy"]
     )
 
 
-def test_same_inputs_give_byte_identical_sources(projects: tuple[Path, Path, str]) -> None:
+def without_timings(value: object) -> object:
+    """A JSON/TOML value with every measured duration and machine description taken out."""
+    if isinstance(value, dict):
+        return {k: without_timings(v) for k, v in value.items() if k not in TIMINGS}
+    if isinstance(value, list):
+        return [without_timings(v) for v in value]
+    return value
+
+
+TIMINGS = {"seconds", "training_seconds", "fine_tune_seconds", "used", "compute"}
+
+
+def assert_same_model(one: Path, two: Path) -> None:
+    """Two projects hold the same model, bit for bit, and the same measured results."""
+    package = one / "src" / "shapes"
+    other = two / "src" / "shapes"
+    assert (package / "model.onnx").read_bytes() == (other / "model.onnx").read_bytes()
+    assert (package / "metadata.json").read_bytes() == (other / "metadata.json").read_bytes()
+    metrics = [json.loads((p / "reports" / "metrics.json").read_text()) for p in (one, two)]
+    assert without_timings(metrics[0]) == without_timings(metrics[1])
+    saved = [tomllib.loads((p / "modelgen.toml").read_text()) for p in (one, two)]
+    assert without_timings(saved[0]["model"]) == without_timings(saved[1]["model"])
+    assert saved[0]["data"] == saved[1]["data"]
+
+
+def test_a_replayed_plan_gives_a_byte_identical_convnet_from_a_cold_cache(
+    projects: tuple[Path, Path, str],
+) -> None:
     one, two, _ = projects
+    assert_same_model(one, two)
     assert source_files(one) == source_files(two)
     assert len(source_files(one)) >= 7
+
+
+def test_a_replayed_plan_gives_a_byte_identical_transfer_model(
+    tmp_path: Path, shared_weights: Path
+) -> None:
+    data = make_data(tmp_path)
+    head = {"name": "mobilenet_v2", "kind": "transfer", "configs": 2, "rung_epochs": 5}
+    answers = plan_file(tmp_path / "plan.toml", str(shared_weights), head | {"final_epochs": 10})
+    warm = tmp_path / "warm-cache"
+    first = generate(data, tmp_path / "one", "--answers", str(answers), "--replay-plan", cache=warm)
+    assert first.returncode == 0, first.stdout + first.stderr
+    saved = tmp_path / "one" / "modelgen.toml"
+    assert tomllib.loads(saved.read_text())["model"]["winner"] == "mobilenet_v2-frozen"
+    replay = ("--answers", str(saved), "--replay-plan")
+    cold = generate(data, tmp_path / "cold", *replay)
+    assert cold.returncode == 0, cold.stdout + cold.stderr
+    assert_same_model(tmp_path / "one", tmp_path / "cold")
+    warmed = generate(data, tmp_path / "warm", *replay, cache=warm)  # features cached
+    assert warmed.returncode == 0, warmed.stdout + warmed.stderr
+    assert "features reused" in warmed.stdout
+    assert_same_model(tmp_path / "one", tmp_path / "warm")
 
 
 def test_generated_code_is_black_formatted(projects: tuple[Path, Path, str]) -> None:

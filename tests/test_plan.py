@@ -63,3 +63,21 @@ def test_the_share_of_an_unaffordable_family_goes_to_the_others() -> None:
     alone = make_plan(120, 6, [HEAD, CNN])
     assert plan.families == alone.families
     assert plan.seconds > make_plan(120, 6, [HEAD, CNN, SEP]).families[0].seconds
+
+
+def test_a_recorded_plan_reads_back_and_bad_ones_name_the_problem() -> None:
+    import pytest
+
+    from generator.train.plan import Plan
+
+    plan = make_plan(120, 6, [HEAD, CNN, SEP])
+    assert Plan.from_dict(plan.to_dict()).to_dict() == plan.to_dict()
+    family = plan.to_dict()["families"][0]
+    for broken, message in (
+        ({"families": []}, "non-empty families"),
+        ({"families": [family | {"kind": "magic"}]}, "family 1: needs a name and a kind"),
+        ({"families": [family | {"final_epochs": "5"}]}, "final_epochs must be a whole"),
+        ({"families": [family | {"extra": 1}]}, "unknown keys extra"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            Plan.from_dict(broken)

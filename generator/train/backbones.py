@@ -183,6 +183,43 @@ def _short_reason(exc: Exception) -> str:
     return text
 
 
+OFFLINE = "MODELGEN_OFFLINE"
+"""Set to 1 to never download weights: only files already in the Keras cache are used."""
+
+
+class _Unavailable(Exception):
+    """The weights file could not be had or read; the message says why, in a few words."""
+
+
+def _fetch(backbone: Backbone, cached: Path) -> str:
+    """The weights file: from the Keras cache, else downloaded into it (unless offline)."""
+    if cached.is_file():
+        return str(cached)
+    if os.environ.get(OFFLINE, "") not in ("", "0"):
+        raise _Unavailable(f"not in the Keras cache, and downloads are off ({OFFLINE}=1)")
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # "Downloading data from ..."
+            return str(
+                tensorflow().keras.utils.get_file(
+                    backbone.weights_file, backbone.weights_url, cache_subdir="models"
+                )
+            )
+    except OSError as exc:
+        raise _Unavailable(_short_reason(exc)) from None
+    except Exception as exc:  # Keras raises a plain Exception when the download fails
+        if str(exc).startswith("URL fetch failure"):
+            raise _Unavailable(_short_reason(exc)) from None
+        raise
+
+
+def _build_checked(backbone: Backbone, weights: str) -> Any:
+    """The backbone with a weights file; a file that does not fit is _Unavailable."""
+    try:
+        return backbone.build(weights)
+    except (OSError, ValueError) as exc:  # h5py cannot read it; shapes or layers differ
+        raise _Unavailable(str(exc).split("\n")[0]) from None
+
+
 def load_backbone(backbone: Backbone, weights: str) -> LoadedBackbone | str:
     """The backbone with pretrained weights, or (for --weights auto / none) why there is none.
 
@@ -195,22 +232,16 @@ def load_backbone(backbone: Backbone, weights: str) -> LoadedBackbone | str:
         cached = keras_cache_dir() / backbone.weights_file
         try:
             # The file first (found in the Keras cache, or downloaded there), then the model:
-            # offline, a missing file costs no model build. Keras prints "Downloading data
-            # from ..." before it fails.
-            with contextlib.redirect_stdout(io.StringIO()):
-                found = tensorflow().keras.utils.get_file(
-                    backbone.weights_file, backbone.weights_url, cache_subdir="models"
-                )
-            model = backbone.build(found)
-        except Exception as exc:
-            reason = _short_reason(exc)
+            # offline, a missing file costs no model build.
+            model = _build_checked(backbone, _fetch(backbone, cached))
+        except _Unavailable as exc:
             if weights == "auto":
                 return (
-                    f"ImageNet weights for {backbone.name} are not available ({reason}); "
+                    f"ImageNet weights for {backbone.name} are not available ({exc}); "
                     f"put {backbone.weights_file} in {cached.parent} or pass --weights PATH"
                 )
             raise WeightsError(
-                f"ImageNet weights for {backbone.name} could not be loaded ({reason}): download "
+                f"ImageNet weights for {backbone.name} could not be loaded ({exc}): download "
                 f"{backbone.weights_url} to {cached}, pass --weights PATH to a local copy, "
                 "or use --weights auto to go on without them"
             ) from None
@@ -225,12 +256,11 @@ def load_backbone(backbone: Backbone, weights: str) -> LoadedBackbone | str:
             f"{backbone.name} no-top .h5 file, or --weights auto|imagenet|none"
         )
     try:
-        model = backbone.build(str(path))
-    except Exception as exc:
-        reason = str(exc).split("\n")[0]
+        model = _build_checked(backbone, str(path))
+    except _Unavailable as exc:
         raise WeightsError(
             f"weights file {path} does not fit {backbone.name} at {backbone.input_size}px "
-            f"({reason}): pass a no-top .h5 file such as {backbone.weights_file}"
+            f"({exc}): pass a no-top .h5 file such as {backbone.weights_file}"
         ) from None
     return LoadedBackbone(
         backbone, model, _file_id(path), f"weights file {path}", f"weights {path.name}"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .store import ArrayStore, cache_dir
+from ..resources import cache_dir
+from .store import ArrayStore
 
 PIXELS_VERSION = 1  # bump when generator.data.images.preprocess changes
 

@@ -7,7 +7,8 @@ budget give the same plan, and so the same model. Counts are rounded down to coa
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 RESERVE = 0.08  # of the budget, kept for assembling and evaluating the winner
 EXTRACT_SHARE = 0.45  # at most this much of what is left goes to feature extraction
@@ -17,6 +18,7 @@ HALVING_SHARE = 0.4  # of a family's time, for its successive-halving rungs
 ETA = 2  # successive halving keeps the best 1/ETA of the trials at each rung
 FINE_TUNE_SETUP = 3.0  # seconds to build and trace a trainable backbone (MobileNetV2, 2 cores)
 
+KINDS = ("transfer", "cnn")
 CONFIG_LADDER = (16, 8, 4, 2, 1)
 RUNG_LADDER = (1, 2, 3, 4, 5, 6, 8, 10, 13)
 FINAL_LADDER = (5, 8, 10, 15, 20, 30, 40, 60, 80, 120, 160, 240, 320)
@@ -48,6 +50,40 @@ class FamilyPlan:
     seconds: float  # planned time, preparation included, fine-tuning not
     fine_tune_seconds: float
 
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self) | {
+            "seconds": round(self.seconds, 1),
+            "fine_tune_seconds": round(self.fine_tune_seconds, 1),
+        }
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> FamilyPlan:
+        """A family from modelgen.toml's [model.plan]; ValueError names what is wrong."""
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise ValueError(f"unknown keys {', '.join(unknown)}")
+        ints = ("configs", "rung_epochs", "final_epochs", "fine_tune_epochs")
+        for key in ints:
+            if not isinstance(values.get(key, 0), int) or isinstance(values.get(key), bool):
+                raise ValueError(f"{key} must be a whole number, not {values.get(key)!r}")
+        if not isinstance(values.get("name"), str) or values.get("kind") not in KINDS:
+            raise ValueError(f"needs a name and a kind ({' or '.join(KINDS)})")
+        if values.get("configs", 1) < 1 or values.get("final_epochs", 0) < 1:
+            raise ValueError("configs and final_epochs must be at least 1")
+        if values.get("configs", 1) > 1 and values.get("rung_epochs", 0) < 1:
+            raise ValueError("rung_epochs must be at least 1 when configs is above 1")
+        return cls(
+            values["name"],
+            values["kind"],
+            values.get("configs", 1),
+            values.get("rung_epochs", 0),
+            values["final_epochs"],
+            values.get("fine_tune_epochs", 0),
+            float(values.get("seconds", 0.0)),
+            float(values.get("fine_tune_seconds", 0.0)),
+        )
+
     @property
     def rungs(self) -> tuple[int, ...]:
         """Trials alive at each rung: 8 configs -> (8, 4, 2), then 1 goes on to the final."""
@@ -64,6 +100,32 @@ class Plan:
     families: tuple[FamilyPlan, ...]
     skipped: tuple[tuple[str, str], ...]
     estimates: tuple[Estimate, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """What modelgen.toml records, so `--replay-plan` can train exactly this again."""
+        return {"budget": self.budget, "families": [f.to_dict() for f in self.families]}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Plan:
+        """A recorded plan; ValueError names what is wrong with it."""
+        families = values.get("families")
+        if not isinstance(families, list) or not families:
+            raise ValueError("[model.plan] needs a non-empty families list")
+        if not all(isinstance(f, dict) for f in families):
+            raise ValueError("every entry of families must be a table")
+        parsed = []
+        for i, family in enumerate(families, start=1):
+            try:
+                parsed.append(FamilyPlan.from_dict(family))
+            except ValueError as exc:
+                raise ValueError(f"family {i}: {exc}") from None
+        budget = values.get("budget", 0)
+        if not isinstance(budget, int | float) or isinstance(budget, bool):
+            raise ValueError(f"budget must be a number, not {budget!r}")
+        return cls(float(budget), tuple(parsed), ())
+
+    def names(self, kind: str) -> tuple[str, ...]:
+        return tuple(f.name for f in self.families if f.kind == kind)
 
     @property
     def seconds(self) -> float:

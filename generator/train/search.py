@@ -14,7 +14,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -24,8 +24,9 @@ import numpy as np
 from ..data.images import load_array
 from ..data.scan import ImageRecord
 from ..data.split import Split
-from ..errors import BudgetError
+from ..errors import BudgetError, UsageError, WeightsError
 from ..progress import NullReporter, Reporter
+from ..resources import cache_dir
 from .backbones import LoadedBackbone, load_backbone, registry, weights_for
 from .candidates import (
     BATCH_SIZE,
@@ -47,9 +48,10 @@ from .candidates import (
 from .features import feature_cache, pixel_cache
 from .plan import ETA, Estimate, FamilyPlan, Plan, make_plan
 from .runtime import Compute, seed_everything, select_compute, tensorflow
-from .store import ArrayStore, cache_dir
+from .store import ArrayStore
 
 PROBE_BATCH = 16
+EXTRACT_BATCH = 32  # images per feature-extraction batch (ArrayStore.fill's default)
 PROBE_ROWS = 320  # rows a probe trial trains on: 8 training and 1 validation batch
 PROBE_EPOCH_STEPS = 9
 """An epoch costs at least what the probe's 9-step epoch did: below that, Keras's per-epoch
@@ -71,6 +73,8 @@ class TrainOptions:
     cnn_input_size: int | None = None  # None: chosen from the images' sizes
     cache_root: Path | None = None
     max_epochs: int = 200
+    plan: Plan | None = None
+    """A recorded plan to train again exactly: no probe, no deadline (`--replay-plan`)."""
 
 
 @dataclass(frozen=True)
@@ -92,12 +96,15 @@ class _Run:
     labels: Sequence[str]
     reporter: Reporter
     start: float
+    compute: Compute
     trials: list[Trial] = field(default_factory=list)
     finals: dict[int, Candidate] = field(default_factory=dict)  # by id() of their trial
     cut: bool = False
 
     @property
     def deadline(self) -> float:
+        if self.options.plan is not None:  # a replay trains the whole plan, however long
+            return float("inf")
         return self.start + self.options.time_budget
 
     def y(self, records: Sequence[ImageRecord]) -> np.ndarray:
@@ -118,47 +125,36 @@ def train(
     reporter: Reporter | None = None,
 ) -> TrainResult:
     reporter = reporter or NullReporter()
-    run = _Run(options, split, labels, reporter, time.monotonic())
     compute = select_compute(options.compute)
-    reporter.info(f"Training on {compute.describe()}, budget {options.time_budget:.0f}s")
+    run = _Run(options, split, labels, reporter, time.monotonic(), compute)
+    if options.plan is not None:
+        reporter.info(f"Training on {compute.describe()}: the recorded plan, with no deadline")
+    else:
+        reporter.info(f"Training on {compute.describe()}, budget {options.time_budget:.0f}s")
     keras = tensorflow().keras
     keras.mixed_precision.set_global_policy(
         "mixed_float16" if compute.mixed_precision else "float32"
     )
     try:
-        loaded, skipped = _load_backbones(options, reporter)
+        if options.plan is not None:
+            options = replace(options, backbones=options.plan.names("transfer"))
+        loaded: list[LoadedBackbone] = []
+        skipped: list[tuple[str, str]] = []
+        if options.plan is None or options.backbones:
+            loaded, skipped = _load_backbones(options, reporter)
         cnn_size = options.cnn_input_size or cnn_input_size(split.train)
         cnns = options.cnns
-        if options.time_budget < SMALL_BUDGET:
-            # too little time to probe and compare everything: the cheapest of each kind
-            for lb in loaded[1:]:
-                skipped.append((f"{lb.backbone.name}-frozen", SMALL_BUDGET_REASON))
-            skipped += [(name, SMALL_BUDGET_REASON) for name in cnns[1:]]
-            loaded, cnns = loaded[:1], cnns[:1]
-        estimates, measured = _probe(run, loaded, cnns, cnn_size, compute)
-        # With a cached probe, planned with a fixed allowance for loading and probing, not
-        # the time they took: the plan (and so the model) must not depend on this run's
-        # timing noise. A run that measured the probe plans with the time really left.
-        overhead = PROBE_ALLOWANCE * options.time_budget
-        if measured:
-            overhead = max(overhead, time.monotonic() - run.start)
-        plan = make_plan(options.time_budget, overhead, estimates, options.max_epochs)
-        skipped += plan.skipped
-        if not plan.families:
-            needs = "; ".join(f"{name} {reason}" for name, reason in plan.skipped)
-            raise BudgetError(
-                f"a {options.time_budget:.0f}s time budget is too short to train anything on "
-                f"{len(split.train)} training images ({needs}): raise --time-budget"
-            )
-        for name, reason in plan.skipped:
-            reporter.warn(f"skipping {name}: {reason}")
-        _say_plan(plan, reporter)
+        if options.plan is not None:
+            plan = _replayed(options.plan, loaded)
+        else:
+            plan = _planned(run, loaded, cnns, cnn_size, skipped)
+        _say_plan(plan, reporter, replayed=options.plan is not None)
         for family in plan.families:
             if family.kind == "transfer":
                 _run_transfer(
                     run, next(lb for lb in loaded if lb.backbone.name == family.name), family
                 )
-        if any(f.kind == "cnn" for f in plan.families):
+        if plan.names("cnn"):
             store = pixel_cache(cnn_size, options.cache_root)
             if _prepare(run, store, cnn_size, None, f"images at {cnn_size}px"):
                 for family in plan.families:
@@ -189,6 +185,59 @@ def train(
         plan,
         run.cut or any(t.cut for t in run.trials),
     )
+
+
+def _planned(
+    run: _Run,
+    loaded: list[LoadedBackbone],
+    cnns: Sequence[str],
+    cnn_size: int,
+    skipped: list[tuple[str, str]],
+) -> Plan:
+    """Probe, then share the budget out (plan.py); skipped gets what was left out and why."""
+    options, reporter = run.options, run.reporter
+    if options.time_budget < SMALL_BUDGET:
+        # too little time to probe and compare everything: the cheapest of each kind
+        for lb in loaded[1:]:
+            skipped.append((f"{lb.backbone.name}-frozen", SMALL_BUDGET_REASON))
+        skipped += [(name, SMALL_BUDGET_REASON) for name in cnns[1:]]
+        loaded, cnns = loaded[:1], cnns[:1]
+    estimates, measured = _probe(run, loaded, cnns, cnn_size, run.compute)
+    # With a cached probe, planned with a fixed allowance for loading and probing, not
+    # the time they took: the plan (and so the model) must not depend on this run's
+    # timing noise. A run that measured the probe plans with the time really left.
+    overhead = PROBE_ALLOWANCE * options.time_budget
+    if measured:
+        overhead = max(overhead, time.monotonic() - run.start)
+    plan = make_plan(options.time_budget, overhead, estimates, options.max_epochs)
+    skipped += plan.skipped
+    if not plan.families:
+        needs = "; ".join(f"{name} {reason}" for name, reason in plan.skipped)
+        raise BudgetError(
+            f"a {options.time_budget:.0f}s time budget is too short to train anything on "
+            f"{len(run.split.train)} training images ({needs}): raise --time-budget"
+        )
+    for name, reason in plan.skipped:
+        reporter.warn(f"skipping {name}: {reason}")
+    return plan
+
+
+def _replayed(plan: Plan, loaded: list[LoadedBackbone]) -> Plan:
+    """The recorded plan, once every backbone it names has its weights here."""
+    missing = sorted(set(plan.names("transfer")) - {lb.backbone.name for lb in loaded})
+    if missing:
+        raise WeightsError(
+            f"the recorded plan trains {', '.join(missing)}, whose pretrained weights are not "
+            "available here (see the warnings above): pass the same --weights as the run "
+            "that made the plan"
+        )
+    unknown = sorted(set(plan.names("cnn")) - set(CNN_ARCHITECTURES))
+    if unknown:
+        raise UsageError(
+            f"the recorded plan names unknown convnets {', '.join(unknown)}: this modelgen "
+            f"knows {', '.join(CNN_ARCHITECTURES)}"
+        )
+    return plan
 
 
 def _load_backbones(
@@ -394,10 +443,13 @@ def _ignore(steps: float = 1, description: str | None = None) -> None:
     return None
 
 
-def _say_plan(plan: Plan, reporter: Reporter) -> None:
+def _say_plan(plan: Plan, reporter: Reporter, *, replayed: bool = False) -> None:
     if not plan.families:
         return
-    reporter.info(f"Plan (about {plan.seconds:.0f}s of the {plan.budget:.0f}s budget):")
+    if replayed:
+        reporter.info("Plan (recorded; replayed in full, with no deadline):")
+    else:
+        reporter.info(f"Plan (about {plan.seconds:.0f}s of the {plan.budget:.0f}s budget):")
     for f in plan.families:
         rungs = (
             f"{f.configs} settings, halving {'→'.join(map(str, f.rungs))} every "
@@ -419,8 +471,27 @@ def _say_plan(plan: Plan, reporter: Reporter) -> None:
 # ---- families -------------------------------------------------------------------------------
 
 
-def _feature_key(lb: LoadedBackbone) -> str:
-    return f"{lb.backbone.name}-{lb.backbone.input_size}-{lb.weights_id}"
+def _feature_key(lb: LoadedBackbone, compute: Compute) -> str:
+    """Features differ by backbone, input size, weights, device, precision and versions."""
+    tf = tensorflow()
+    return (
+        f"{lb.backbone.name}-{lb.backbone.input_size}-{lb.weights_id}-{compute.device}-"
+        f"{'fp16' if compute.mixed_precision else 'fp32'}-tf{tf.__version__}-"
+        f"keras{tf.keras.__version__}"
+    )
+
+
+def _fixed_batches(fn: Callable[[np.ndarray], Any], size: int) -> Callable[[np.ndarray], Any]:
+    """fn on batches padded to one size: a row's features then do not depend on which other
+    images share its batch (a warm cache batches differently from a cold one)."""
+
+    def padded(batch: np.ndarray) -> np.ndarray:
+        n = len(batch)
+        if n < size:
+            batch = np.concatenate([batch, np.zeros((size - n, *batch.shape[1:]), batch.dtype)])
+        return np.asarray(fn(batch))[:n]
+
+    return padded
 
 
 def _prepare(
@@ -470,16 +541,21 @@ def _halve(
     return best if best.epochs else None
 
 
-def _family_deadline(run: _Run, family: FamilyPlan) -> float:
-    return min(run.deadline, time.monotonic() + family.seconds * OVERRUN + 1)
+def _family_deadline(run: _Run, seconds: float) -> float:
+    """When a family's planned time (with some slack) runs out; never, in a replay."""
+    if run.options.plan is not None:
+        return float("inf")
+    return min(run.deadline, time.monotonic() + seconds * OVERRUN + 1)
 
 
 def _run_transfer(run: _Run, lb: LoadedBackbone, family: FamilyPlan) -> None:
-    deadline = _family_deadline(run, family)
+    deadline = _family_deadline(run, family.seconds)
     extractor = build_extractor(lb.model, lb.backbone)
-    store = feature_cache(_feature_key(lb), int(lb.model.output_shape[-1]), run.options.cache_root)
+    key = _feature_key(lb, run.compute)
+    store = feature_cache(key, int(lb.model.output_shape[-1]), run.options.cache_root)
     what = f"{lb.backbone.name} features"
-    if not _prepare(run, store, lb.backbone.input_size, extractor.predict_on_batch, what, deadline):
+    embed = _fixed_batches(extractor.predict_on_batch, EXTRACT_BATCH)
+    if not _prepare(run, store, lb.backbone.input_size, embed, what, deadline):
         return
     data = run.data(store)
     configs: list[HeadConfig] = config_grid(HeadConfig, run.options.seed)[: family.configs]
@@ -491,7 +567,7 @@ def _run_transfer(run: _Run, lb: LoadedBackbone, family: FamilyPlan) -> None:
 
 
 def _run_cnn(run: _Run, store: ArrayStore, size: int, family: FamilyPlan) -> None:
-    deadline = _family_deadline(run, family)
+    deadline = _family_deadline(run, family.seconds)
     data = run.data(store)
     configs: list[CnnConfig] = config_grid(CnnConfig, run.options.seed)[: family.configs]
     seed_everything(run.options.seed)
@@ -504,7 +580,7 @@ def _run_cnn(run: _Run, store: ArrayStore, size: int, family: FamilyPlan) -> Non
 def _fine_tune(run: _Run, lb: LoadedBackbone, best_id: int, family: FamilyPlan) -> None:
     """Unfreeze the top of the backbone; keep the result only if validation improves."""
     size = lb.backbone.input_size
-    deadline = min(run.deadline, time.monotonic() + family.fine_tune_seconds * OVERRUN + 1)
+    deadline = _family_deadline(run, family.fine_tune_seconds)
     store = pixel_cache(size, run.options.cache_root)
     if not _prepare(run, store, size, None, f"images at {size}px", deadline):
         return

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -21,15 +20,6 @@ from ..data.images import iter_batches
 from ..data.scan import ImageRecord
 
 BatchFn = Callable[[np.ndarray], np.ndarray]
-
-
-def cache_dir() -> Path:
-    """MODELGEN_CACHE_DIR, else $XDG_CACHE_HOME/modelgen, else ~/.cache/modelgen."""
-    explicit = os.environ.get("MODELGEN_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path("~/.cache").expanduser())
-    return Path(base) / "modelgen"
 
 
 class ArrayStore:
