@@ -25,9 +25,20 @@ from rich.progress import (
 from rich.table import Table
 
 from . import __version__
-from .errors import ModelgenError, UsageError
+from .errors import InterruptedAfterWrite, ModelgenError, UsageError
 from .progress import Advance
-from .spec import SAMPLE, load_answers_file, load_previous_files, make_answers, resolve
+from .spec import (
+    DEFAULT_TIME_BUDGET,
+    SAMPLE,
+    Answers,
+    load_answers_file,
+    load_history,
+    load_plan,
+    make_answers,
+    resolve,
+)
+
+_DEFAULTS = Answers()
 
 app = typer.Typer(
     add_completion=False,
@@ -70,7 +81,7 @@ def _quiet_native_stderr(enabled: bool) -> Iterator[Path | None]:
     if not enabled:
         yield None
         return
-    from .train.store import cache_dir
+    from .resources import cache_dir
 
     log = cache_dir() / "last-run.log"
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -93,8 +104,14 @@ def _exit_codes(verbose: bool) -> Iterator[None]:
     except ModelgenError as exc:
         errors.print(f"[red]error:[/] {escape(str(exc))}")
         raise typer.Exit(exc.exit_code) from None
+    except InterruptedAfterWrite:
+        errors.print("[red]interrupted[/] after the project was written whole")
+        raise typer.Exit(130) from None
     except KeyboardInterrupt:
-        errors.print("[red]interrupted[/]: nothing was written")
+        errors.print(
+            "[red]interrupted[/]: the output folder was not changed (caches are kept for the "
+            "next run)"
+        )
         raise typer.Exit(130) from None
     except Exception as exc:
         if verbose:
@@ -124,7 +141,10 @@ def _main() -> None:
 
 LabelDepth = Annotated[
     int | None,
-    typer.Option(help="Folder sources: folder levels that make the label [default: 1]."),
+    typer.Option(
+        help="Folder sources: folder levels that make the label.",
+        show_default=str(_DEFAULTS.label_depth),
+    ),
 ]
 PathColumn = Annotated[
     str | None, typer.Option(help="Manifest sources: the column with image paths.")
@@ -145,7 +165,8 @@ def version() -> None:
 @app.command()
 def new(
     scenario: Annotated[
-        str | None, typer.Option(help="image-classification (wrap-model: not yet available)")
+        str | None,
+        typer.Option(help="What to build: image-classification.", show_default=_DEFAULTS.scenario),
     ] = None,
     data: Annotated[
         str | None,
@@ -154,17 +175,32 @@ def new(
             "(path,label), a .zip of either, or 'sample'."
         ),
     ] = None,
-    compute: Annotated[str | None, typer.Option(help="auto, cpu or gpu.")] = None,
-    name: Annotated[str | None, typer.Option(help="Project name.")] = None,
-    output: Annotated[str | None, typer.Option(help="Output folder [default: ./NAME].")] = None,
+    compute: Annotated[
+        str | None,
+        typer.Option(help="Where training runs: auto, cpu or gpu.", show_default=_DEFAULTS.compute),
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option(help="Project name.", show_default=_DEFAULTS.name)
+    ] = None,
+    output: Annotated[
+        str | None, typer.Option(help="Output folder.", show_default="./NAME")
+    ] = None,
     time_budget: Annotated[
-        int | None, typer.Option(help="Training time budget in seconds [default: 300].")
+        int | None,
+        typer.Option(
+            help="Training time budget in seconds.", show_default=str(DEFAULT_TIME_BUDGET)
+        ),
     ] = None,
     weights: Annotated[
         str | None,
-        typer.Option(help="auto (ImageNet if available), imagenet (required), none, or PATH."),
+        typer.Option(
+            help="auto (ImageNet if available), imagenet (required), none, or PATH.",
+            show_default=_DEFAULTS.weights,
+        ),
     ] = None,
-    seed: Annotated[int | None, typer.Option(help="Random seed [default: 42].")] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Random seed.", show_default=str(_DEFAULTS.seed))
+    ] = None,
     label_depth: LabelDepth = None,
     path_column: PathColumn = None,
     label_column: LabelColumn = None,
@@ -173,8 +209,20 @@ def new(
         Path | None, typer.Option("--answers", help="TOML file of answers (or a modelgen.toml).")
     ] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Take defaults, ask nothing.")] = False,
+    replay_plan: Annotated[
+        bool,
+        typer.Option(
+            "--replay-plan",
+            help="Train exactly the plan recorded in the --answers modelgen.toml, with no "
+            "deadline: the same data and versions give a byte-identical model.onnx on CPU.",
+        ),
+    ] = False,
     force: Annotated[
-        bool, typer.Option(help="Overwrite generated files in a non-empty output folder.")
+        bool,
+        typer.Option(
+            help="Regenerate the modelgen project in a non-empty output folder: its generated "
+            "files are replaced, files you added are never touched."
+        ),
     ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show TensorFlow logs.")] = False,
 ) -> None:
@@ -200,12 +248,18 @@ def new(
         given.update({k: v for k, v in flags.items() if v is not None})
         interactive = sys.stdin.isatty() and sys.stdout.isatty()
         collected = prompts.collect(given, use_defaults=yes, interactive=interactive)
+        if replay_plan and not answers:
+            raise UsageError(
+                "--replay-plan replays the plan of a generated project: pass its modelgen.toml "
+                "with --answers"
+            )
         spec = resolve(
             make_answers(collected),
             cwd=Path.cwd(),
             force=force,
             verbose=verbose,
-            previous_files=load_previous_files(answers) if answers else None,
+            history=load_history(answers) if answers else None,
+            replay_plan=load_plan(answers) if answers and replay_plan else None,
         )
         _build(spec)
 
@@ -234,10 +288,21 @@ def inspect(
 
     from .data import scan_source, split_dataset
     from .data.changes import diff
-    from .data.report import dataset_report
-    from .spec import MIN_IMAGES_PER_CLASS, TEST_FRACTION, VALIDATION_FRACTION, load_previous_files
+    from .data.report import dataset_report, describe_group, grouped_notes
+    from .spec import MIN_IMAGES_PER_CLASS, TEST_FRACTION, VALIDATION_FRACTION
 
     with _exit_codes(False):
+        if report and not report.resolve().parent.is_dir():
+            raise UsageError(
+                f"--report {report}: folder {report.resolve().parent} does not exist: create "
+                "it first, or write the report elsewhere"
+            )
+        history = load_history(compare) if compare else None
+        if compare and history is None:
+            raise UsageError(
+                f"{compare} has no [data] file list: pass the modelgen.toml of a generated "
+                "project"
+            )
         with Progress(
             SpinnerColumn(), TextColumn("{task.description}"), console=console, transient=True
         ) as progress:
@@ -258,6 +323,7 @@ def inspect(
             seed=seed,
             validation_fraction=VALIDATION_FRACTION,
             test_fraction=TEST_FRACTION,
+            previous=history.splits if history else None,
         )
         summary = dataset_report(dataset, split)
         console.print(
@@ -278,18 +344,19 @@ def inspect(
             console.print(f"[yellow]skipped[/] {escape(skipped.relpath)}: {escape(skipped.reason)}")
         for warning in dataset.warnings:
             console.print(f"[yellow]warning:[/] {escape(warning)}")
-        for note in dataset.notes:
-            console.print(f"note: {escape(note)}")
-        if compare:
-            previous = load_previous_files(compare)
-            if previous is None:
-                raise UsageError(
-                    f"{compare} has no [data] file list: pass the modelgen.toml of a "
-                    "generated project"
-                )
-            console.print(f"since {escape(str(compare))}: {diff(previous, dataset).describe()}")
+        for text, paths in grouped_notes(dataset.notes):
+            console.print(f"note: {escape(describe_group(text, paths))}")
+        if history is not None:
+            changes = diff(history.files, dataset).describe()
+            console.print(f"since {escape(str(compare))}: {escape(changes)}")
         if report:
-            report.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+            try:
+                report.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+            except OSError as exc:
+                raise UsageError(
+                    f"cannot write the report {report} ({exc.strerror or exc}): choose a "
+                    "writable path"
+                ) from None
             console.print(f"report written to {escape(str(report))}")
 
 
@@ -346,6 +413,17 @@ def _build(spec: Any) -> None:
     except ValueError:
         shown = str(result.output)
     console.print(f"Project written to [bold]{escape(str(result.output))}[/]")
+    written = result.written
+    if written.removed:
+        console.print(
+            f"Removed {len(written.removed)} generated files no longer produced: "
+            + escape(", ".join(written.removed))
+        )
+    if written.kept:
+        console.print(
+            f"[yellow]Kept[/] {len(written.kept)} files modelgen no longer produces, because "
+            "you edited them: " + escape(", ".join(written.kept))
+        )
     console.print("Next:")
     console.print(f'  cd {shown} && pip install -e ".[test]" && pytest', markup=False)
     console.print(f"  python -m {spec.package} IMAGE --top-k 3", markup=False)

@@ -16,19 +16,23 @@ import numpy as np
 import tomli_w
 
 from . import __version__
-from .data import Dataset, ImageRecord, Split, load_arrays, scan_source, split_dataset
+from .data import Dataset, ImageRecord, Split, scan_source, split_dataset
 from .data.changes import diff
+from .data.checks import EXTENSIONS
+from .data.images import iter_batches
+from .data.report import describe_group, grouped_notes
+from .errors import UsageError
 from .evaluate import Evaluation, confusion_png, evaluate, top_losses
 from .export import Parity, as_float32, check_parity, export_onnx
 from .progress import NullReporter, Reporter
-from .render import check_output, render_tree, write_project
+from .render import MANIFEST, Written, check_output, render_tree, sha256, write_project
 from .spec import SAMPLE, ProjectSpec
 from .train import TrainOptions, TrainResult, train
+from .train.plan import Plan
 
 MAX_TEST_IMAGES = 200  # copied into the generated project's tests
 TOP_LOSSES = 12  # most confidently wrong test images shown in the README
 THUMBNAIL = 96
-NOTES_SHOWN = 5
 ACCURACY_TOLERANCE = 0.02
 VERSIONED = ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "numpy", "pillow")
 
@@ -41,6 +45,7 @@ class BuildResult:
     training: TrainResult
     parity: Parity
     evaluation: Evaluation
+    written: Written = Written()
 
 
 def scan(spec: ProjectSpec, reporter: Reporter) -> tuple[Dataset, Split]:
@@ -55,21 +60,33 @@ def scan(spec: ProjectSpec, reporter: Reporter) -> tuple[Dataset, Split]:
             strict=answers.strict,
             on_progress=lambda done, total: advance(0, description=f"{done}/{total} files"),
         )
-    previous = {str(f["sha256"]): str(f["split"]) for f in spec.previous_files or ()}
     split = split_dataset(
         dataset,
         seed=spec.answers.seed,
         validation_fraction=spec.validation_fraction,
         test_fraction=spec.test_fraction,
-        previous=previous,
+        previous=spec.previous_splits,
     )
     return dataset, split
 
 
+def data_sources(dataset: Dataset, spec: ProjectSpec) -> list[Path]:
+    """What the output must not overlap: the source itself, and for a manifest on disk the
+    folders its images sit in."""
+    sources = [spec.data_path]
+    if dataset.kind == "manifest":
+        sources += sorted({r.path.parent for r in dataset.records})
+    return sources
+
+
 def build_project(spec: ProjectSpec, reporter: Reporter | None = None) -> BuildResult:
+    """Scan and split the data, train within the budget, export to ONNX and check it,
+    evaluate on the test split, render the project and write it whole (see the README)."""
     reporter = reporter or NullReporter()
-    check_output(spec.output_path, force=spec.force)
+    plan = _replay_plan(spec)
+    check_output(spec.output_path, force=spec.force, sources=[spec.data_path])
     dataset, split = scan(spec, reporter)
+    check_output(spec.output_path, force=spec.force, sources=data_sources(dataset, spec))
     reporter.info(
         f"Data: {len(dataset.records)} images in {len(dataset.labels)} classes "
         f"({len(split.train)} train / {len(split.validation)} validation / {len(split.test)} test)"
@@ -78,10 +95,8 @@ def build_project(spec: ProjectSpec, reporter: Reporter | None = None) -> BuildR
         reporter.warn(f"skipped {skipped.relpath}: {skipped.reason}")
     for warning in dataset.warnings:
         reporter.warn(warning)
-    for note in dataset.notes[:NOTES_SHOWN]:
-        reporter.info(f"note: {note}")
-    if len(dataset.notes) > NOTES_SHOWN:
-        reporter.info(f"({len(dataset.notes) - NOTES_SHOWN} more notes in modelgen.toml)")
+    for text, paths in grouped_notes(dataset.notes):
+        reporter.info(f"note: {describe_group(text, paths)}")
     if spec.previous_files is not None:
         reporter.info(f"Data: {diff(spec.previous_files, dataset).describe()}")
     answers = spec.answers
@@ -93,25 +108,38 @@ def build_project(spec: ProjectSpec, reporter: Reporter | None = None) -> BuildR
             weights=answers.weights,
             seed=answers.seed,
             compute=answers.compute,
+            plan=plan,
         ),
         reporter,
     )
     winner = training.winner
-    test_images = load_arrays([r.path for r in split.test], winner.input_size)
     truth = np.array([dataset.labels.index(r.label) for r in split.test])
     with tempfile.TemporaryDirectory(prefix="modelgen-export-") as tmp:
         onnx_path = Path(tmp) / "model.onnx"
         with reporter.phase("exporting to ONNX", total=None):
             model = as_float32(winner.model, winner.architecture)
             export_onnx(model, onnx_path, winner.input_size)
-            parity, probabilities = check_parity(model, onnx_path, test_images)
+            test_batches = iter_batches([r.path for r in split.test], winner.input_size, 64)
+            parity, probabilities = check_parity(model, onnx_path, test_batches)
         model_bytes = onnx_path.read_bytes()
     evaluation = evaluate(probabilities, truth, dataset.labels)
     files = project_files(
         spec, dataset, split, training, parity, evaluation, model_bytes, probabilities, truth
     )
-    write_project(files, spec.output_path, force=spec.force)
-    return BuildResult(spec.output_path, dataset, split, training, parity, evaluation)
+    written = write_project(files, spec.output_path, force=spec.force)
+    return BuildResult(spec.output_path, dataset, split, training, parity, evaluation, written)
+
+
+def _replay_plan(spec: ProjectSpec) -> Plan | None:
+    if spec.replay_plan is None:
+        return None
+    try:
+        return Plan.from_dict(spec.replay_plan)
+    except ValueError as exc:
+        raise UsageError(
+            f"the recorded plan ([model.plan]) cannot be replayed: {exc}: pass the "
+            "modelgen.toml of a generated project, unedited"
+        ) from None
 
 
 def _test_subset(split: Split, labels: tuple[str, ...]) -> list[int]:
@@ -168,7 +196,8 @@ def top_loss_files(
 
 
 def _copied_name(record: ImageRecord) -> str:
-    return f"images/{record.label}/{record.sha256[:16]}{Path(record.relpath).suffix.lower()}"
+    """Named by content and format only: labels and source paths are data, never paths."""
+    return f"images/{record.sha256[:16]}{EXTENSIONS.get(record.format, ('.img',))[0]}"
 
 
 def project_files(
@@ -243,7 +272,6 @@ def project_files(
             "labels": list(labels),
             "input_size": winner.input_size,
             "input_name": "image",
-            "identifiers": dataset.identifiers,
             "model_sha256": hashlib.sha256(model_bytes).hexdigest(),
         }
     )
@@ -268,7 +296,8 @@ def project_files(
         "compute": training.compute.describe(),
     }
     files["reports/metrics.json"] = _json(report)
-    files["modelgen.toml"] = _modelgen_toml(spec, dataset, split, training, report)
+    generated = {rel: sha256(content) for rel, content in sorted(files.items())}
+    files[MANIFEST] = _modelgen_toml(spec, dataset, split, training, report, generated)
     return files
 
 
@@ -315,14 +344,23 @@ def _modelgen_toml(
     split: Split,
     training: TrainResult,
     report: dict[str, Any],
+    generated: dict[str, str],
 ) -> bytes:
     """Answers (paths relative to the project, so the file replays from anywhere), data
-    fingerprint, versions and results."""
+    fingerprint with every image's split (and the splits of images no longer there, so an
+    image keeps its split if it comes back), the plan, versions, results, and the hash of
+    every generated file (what --force may replace)."""
     answers = spec.answers.to_dict()
     answers["output"] = "."
     if spec.answers.data != SAMPLE:
         answers["data"] = Path(os.path.relpath(spec.data_path, spec.output_path)).as_posix()
     split_of = split.split_of()
+    current = {r.sha256 for r in dataset.records}
+    former = [
+        {"sha256": sha, "split": name}
+        for sha, name in sorted((spec.previous_splits or {}).items())
+        if sha not in current
+    ]
     document = {
         "answers": answers,
         "data": {
@@ -331,7 +369,7 @@ def _modelgen_toml(
             "split": split.sizes(),
             "source": dataset.kind,
             "skipped": [{"path": s.relpath, "reason": s.reason} for s in dataset.skipped],
-            "notes": list(dataset.notes),
+            "notes": [str(note) for note in dataset.notes],
             "warnings": list(dataset.warnings),
             "near_duplicate_groups": dataset.near_duplicate_groups,
             "files": [
@@ -343,12 +381,14 @@ def _modelgen_toml(
                 }
                 for r in sorted(dataset.records, key=lambda r: r.relpath)
             ],
+            "former": former,
         },
         "model": {
             "winner": training.winner.name,
             "input_size": training.winner.input_size,
             "leaderboard": report["leaderboard"],
             "skipped": [{"candidate": n, "reason": r} for n, r in training.skipped],
+            "plan": training.plan.to_dict(),
         },
         "metrics": {
             "test": {
@@ -358,5 +398,6 @@ def _modelgen_toml(
             "parity": report["parity"],
         },
         "versions": _versions(),
+        "generated": {"files": generated},
     }
     return tomli_w.dumps(document).encode("utf-8")

@@ -11,8 +11,6 @@ import questionary
 
 from .errors import UsageError
 from .spec import (
-    AVAILABLE_COMPUTE,
-    AVAILABLE_SCENARIOS,
     COMPUTE_TARGETS,
     MIN_TIME_BUDGET,
     SAMPLE,
@@ -37,14 +35,9 @@ def _ask(question: questionary.Question) -> Any:
 
 
 def _scenario(_: dict[str, Any], io: dict[str, Any]) -> str:
-    choices = [
-        questionary.Choice(
-            title=text,
-            value=key,
-            disabled=None if key in AVAILABLE_SCENARIOS else "not yet available",
-        )
-        for key, text in SCENARIOS.items()
-    ]
+    if len(SCENARIOS) == 1:  # nothing to choose between: not asked
+        return next(iter(SCENARIOS))
+    choices = [questionary.Choice(title=text, value=key) for key, text in SCENARIOS.items()]
     return str(_ask(questionary.select("What do you want to build?", choices, **io)))
 
 
@@ -89,11 +82,7 @@ def _data(_: dict[str, Any], io: dict[str, Any]) -> str:
 
 def _compute(_: dict[str, Any], io: dict[str, Any]) -> str:
     choices = [
-        questionary.Choice(
-            title=f"{key}: {text}",
-            value=key,
-            disabled=None if key in AVAILABLE_COMPUTE else "not yet available",
-        )
+        questionary.Choice(title=f"{key}: {text}", value=key)
         for key, text in COMPUTE_TARGETS.items()
     ]
     return str(_ask(questionary.select("Where should training run?", choices, **io)))

@@ -12,6 +12,10 @@ from PIL import Image, ImageDraw
 
 # Keras reads KERAS_HOME once, at import: point it at an empty folder before any test imports it.
 os.environ["KERAS_HOME"] = tempfile.mkdtemp(prefix="modelgen-tests-keras-")
+# Every process a test starts, module-scoped fixtures included, uses an empty cache of its own
+# and never downloads weights: the offline paths are the ones tested, on any network.
+os.environ["MODELGEN_CACHE_DIR"] = tempfile.mkdtemp(prefix="modelgen-tests-cache-")
+os.environ["MODELGEN_OFFLINE"] = "1"
 REPO = Path(__file__).resolve().parent.parent
 collect_ignore = ["golden"]  # rendered templates: compared as files, not run
 SHARED_WEIGHTS = REPO.parent / "shared" / "weights" / "mobilenet_v2_1.0_no_top.h5"

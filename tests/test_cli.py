@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import tomli_w
 from conftest import MakeDataset, tf_env
 
 
@@ -74,12 +75,12 @@ def test_non_empty_output_is_refused_before_training(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--scenario", "wrap-model"], "is not available yet"),
-        (["--compute", "ray"], "is not available yet"),
+        (["--scenario", "wrap-model"], "unknown scenario 'wrap-model'"),
+        (["--compute", "ray"], "unknown compute target 'ray'"),
         (["--time-budget", "2"], "too short"),
     ],
 )
-def test_unavailable_choices(tmp_path: Path, args: list[str], message: str) -> None:
+def test_choices_this_version_does_not_offer(tmp_path: Path, args: list[str], message: str) -> None:
     done = modelgen("new", "--yes", *args, cwd=tmp_path)
     assert done.returncode == 2
     assert message in one_line(done.stderr)
@@ -184,3 +185,142 @@ def test_conflicting_labels_stop_new_before_training(
     assert done.returncode == 2
     assert "conflicting labels" in one_line(done.stderr)
     assert "Training on" not in done.stdout and not (tmp_path / "out").exists()
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def test_a_label_that_climbs_is_refused_and_nothing_is_written(
+    tmp_path: Path, make_dataset: MakeDataset
+) -> None:
+    make_dataset({"circle": 10, "square": 10}, name="pool")
+    rows = ["path,label"] + [f"pool/circle/circle_{i:03d}.png,circle" for i in range(10)]
+    rows += [f"pool/square/square_{i:03d}.png,../../x" for i in range(10)]
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    work = tmp_path / "a" / "b"
+    work.mkdir(parents=True)
+    before = tree(tmp_path)
+    done = modelgen("new", "--yes", "--data", "../../labels.csv", "--output", "out", cwd=work)
+    assert done.returncode == 2, done.stderr
+    assert "labels.csv line 12: label '../../x' is refused" in one_line(done.stderr)
+    assert tree(tmp_path) == before
+
+
+def test_a_zip_whose_manifest_points_outside_it_is_refused(
+    tmp_path: Path, make_dataset: MakeDataset
+) -> None:
+    import zipfile
+
+    root = make_dataset({"circle": 10, "square": 10})
+    (tmp_path / "secret.png").write_bytes((root / "circle" / "circle_000.png").read_bytes())
+    lines = ["path,label"]
+    with zipfile.ZipFile(tmp_path / "data.zip", "w") as bundle:
+        for path in sorted(root.rglob("*.png")):
+            bundle.write(path, f"images/{path.name}")
+            lines.append(f"images/{path.name},{path.parent.name}")
+        lines.append("../../../secret.png,circle")
+        bundle.writestr("labels.csv", "\n".join(lines) + "\n")
+    done = modelgen("new", "--yes", "--data", "data.zip", "--output", "out", cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert "labels.csv line 22: path '../../../secret.png' points outside the zip" in one_line(
+        done.stderr
+    )
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("output", ["data/out", "data", "."])
+def test_an_output_overlapping_the_data_is_refused(
+    tmp_path: Path, make_dataset: MakeDataset, output: str
+) -> None:
+    make_dataset({"circle": 10, "square": 10})
+    before = tree(tmp_path)
+    done = modelgen("new", "--yes", "--force", "--data", "data", "--output", output, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert "overlaps the data source" in one_line(done.stderr)
+    assert tree(tmp_path) == before
+
+
+def test_force_refuses_a_folder_modelgen_did_not_generate(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    for name, text in {"README.md": "mine", "pyproject.toml": "[x]", ".gitignore": "*"}.items():
+        (home / name).write_text(text)
+    before = tree(tmp_path)
+    done = modelgen("new", "--yes", "--force", "--output", str(home), cwd=tmp_path)
+    assert done.returncode == 2
+    assert "is not a project modelgen generated" in one_line(done.stderr)
+    assert tree(tmp_path) == before
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("name = 5", "name = 5 must be a string"),
+        ('strict = "false"', "strict = 'false' must be a true or false"),
+        ('time_budget = "60"', "time_budget = '60' must be a whole number"),
+    ],
+)
+def test_answers_of_the_wrong_type_name_the_key(tmp_path: Path, content: str, message: str) -> None:
+    (tmp_path / "answers.toml").write_text(content + "\n")
+    done = modelgen("new", "--yes", "--answers", "answers.toml", cwd=tmp_path)
+    assert done.returncode == 2
+    assert message in one_line(done.stderr)
+
+
+def test_user_errors_are_exit_2_not_internal_errors(
+    tmp_path: Path, make_dataset: MakeDataset
+) -> None:
+    root = make_dataset({"circle": 10, "square": 10})
+    (tmp_path / "blocker").write_text("a file where a folder should be")
+    done = modelgen("new", "--yes", "--data", str(root), "--output", "blocker/out", cwd=tmp_path)
+    assert done.returncode == 2 and "is not a writable folder" in one_line(done.stderr)
+    done = modelgen("inspect", str(root), "--report", "missing/r.json", cwd=tmp_path)
+    assert done.returncode == 2 and "does not exist: create it first" in one_line(done.stderr)
+    (tmp_path / "dir.csv").mkdir()
+    done = modelgen("inspect", "dir.csv", cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    done = modelgen("new", "--yes", "--replay-plan", cwd=tmp_path)
+    assert done.returncode == 2 and "pass its modelgen.toml with --answers" in one_line(done.stderr)
+
+
+def test_help_shows_every_default(tmp_path: Path) -> None:
+    done = modelgen("new", "--help", cwd=tmp_path)
+    assert done.returncode == 0
+    text = " ".join(done.stdout.replace("│", " ").split())
+    for default in ("[default: (300)]", "[default: (42)]", "[default: (./NAME)]", "(auto)]"):
+        assert default in text, default
+    assert "wrap-model" not in text and "ray" not in text.split()
+
+
+def test_ctrl_c_during_training_says_the_output_was_not_changed(
+    tmp_path: Path, make_dataset: MakeDataset
+) -> None:
+    import os
+    import signal
+
+    root = make_dataset({"circle": 10, "square": 10})
+    plan = {"name": "small-cnn", "kind": "cnn", "configs": 1, "final_epochs": 10_000}
+    document = {"answers": {"weights": "none"}, "model": {"plan": {"families": [plan]}}}
+    (tmp_path / "plan.toml").write_text(tomli_w.dumps(document))
+    env = tf_env() | {"PYTHONUNBUFFERED": "1"}
+    args = ["--answers", "plan.toml", "--replay-plan", "--data", str(root), "--output", "out"]
+    with subprocess.Popen(
+        [sys.executable, "-m", "generator", "new", "--yes", *args],
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    ) as process:
+        assert process.stdout is not None
+        for line in process.stdout:  # 10,000 epochs: still training when interrupted
+            if "Training on" in line:
+                os.kill(process.pid, signal.SIGINT)
+                break
+        _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 130, stderr
+    assert "the output folder was not changed" in one_line(stderr)
+    assert not (tmp_path / "out").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == []

@@ -32,7 +32,7 @@ def answer(pipe: Any, keys: str, given: dict[str, Any] | None = None) -> dict[st
 
 
 def test_enter_everywhere_takes_the_defaults(keyboard: Any) -> None:
-    answers = answer(keyboard, ENTER * 6)
+    answers = answer(keyboard, ENTER * 5)
     assert answers == {
         "scenario": "image-classification",
         "data": "sample",
@@ -46,8 +46,7 @@ def test_enter_everywhere_takes_the_defaults(keyboard: Any) -> None:
 
 def test_typed_answers(keyboard: Any, tmp_path: Any) -> None:
     keys = (
-        ENTER  # scenario: the only available one
-        + DOWN
+        DOWN
         + ENTER  # data: a folder
         + str(tmp_path)
         + ENTER
@@ -69,11 +68,9 @@ def test_typed_answers(keyboard: Any, tmp_path: Any) -> None:
     assert answers["time_budget"] == 60
 
 
-def test_the_unavailable_scenario_is_listed_but_cannot_be_picked(keyboard: Any) -> None:
+def test_a_scenario_without_alternatives_is_not_asked(keyboard: Any) -> None:
     answers = answer(
-        keyboard,
-        DOWN + ENTER,
-        given={k: 1 for k in ("data", "compute", "name", "output", "time_budget")},
+        keyboard, "", given={k: 1 for k in ("data", "compute", "name", "output", "time_budget")}
     )
     assert answers["scenario"] == "image-classification"
 
@@ -124,8 +121,7 @@ def test_manifest_and_zip_sources_are_offered_and_checked(
     folder = tmp_path / "not-a-file"
     folder.mkdir()
     keys = (
-        ENTER  # scenario
-        + DOWN * downs
+        DOWN * downs
         + ENTER  # data: manifest or zip
         + str(folder)
         + ENTER  # refused: a folder where a file is expected

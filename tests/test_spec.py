@@ -34,9 +34,9 @@ def test_defaults_are_valid() -> None:
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        ({"scenario": "wrap-model"}, "not available yet"),
+        ({"scenario": "wrap-model"}, "unknown scenario 'wrap-model'"),
         ({"scenario": "nonsense"}, "unknown scenario"),
-        ({"compute": "ray"}, "not available yet"),
+        ({"compute": "ray"}, "unknown compute target 'ray'"),
         ({"compute": "tpu"}, "unknown compute"),
         ({"time_budget": 3}, "too short"),
         ({"time_budget": "soon"}, "whole numbers"),
