@@ -1,0 +1,545 @@
+"""Write the README's performance figures from the benchmarks' JSON results.
+
+    python benchmarks/write_readme.py [--readme README.md] [--results benchmarks/results]
+        [--check] [--stdout]
+
+Only the text between the two marker lines is replaced:
+
+    <!-- benchmarks:start -->
+    ...
+    <!-- benchmarks:end -->
+
+Every number comes from the JSON files (bench_search.json, bench_budget.json,
+bench_memory.json, bench_scan.json); a missing file is said in its subsection, and a
+`--quick` smoke run is marked as one. --check exits 1 when the README is not up to date.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+START = "<!-- benchmarks:start -->"
+END = "<!-- benchmarks:end -->"
+SCRIPTS = ("bench_search", "bench_budget", "bench_memory", "bench_scan")
+
+
+class MarkerError(Exception):
+    pass
+
+
+# ---- formatting -----------------------------------------------------------------------------
+
+
+def cell(
+    summary: dict[str, Any] | None, digits: int = 1, unit: str = "", of: int | None = None
+) -> str:
+    """'mean ± std (min–max)'; one value as it is; '—' when there is none. With `of` (the
+    runs in the row), says when the figure rests on fewer runs."""
+    if not summary or not summary.get("n"):
+        return "—"
+    f = f"{{:.{digits}f}}"
+    text = f.format(summary["mean"]) + unit
+    if summary["n"] > 1:
+        text += f" ± {f.format(summary['std'])} ({f.format(summary['min'])}–"
+        text += f"{f.format(summary['max'])})"
+    if of is not None and summary["n"] < of:
+        text += f" [{summary['n']} of {of} runs]"
+    return text
+
+
+def tally(counts: dict[str, int] | None) -> str:
+    if not counts:
+        return "—"
+    return ", ".join(f"`{name}` ×{n}" if n > 1 else f"`{name}`" for name, n in counts.items())
+
+
+def seconds(value: float | None) -> str:
+    return "—" if value is None else f"{value:g} s"
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def run_facts(data: dict[str, Any]) -> str:
+    seeds = data.get("seeds") or []
+    when = (data.get("finished_utc") or data.get("started_utc") or "?")[:10]
+    wall = data.get("wall_seconds")
+    took = ""
+    if wall:
+        took = f", {wall:.0f} s in all" if wall < 120 else f", {wall / 60:.0f} min in all"
+    return (
+        f"Run {when}: `{data.get('command', '?')}`; {len(seeds)} seed"
+        f"{'s' if len(seeds) != 1 else ''} ({', '.join(map(str, seeds))}){took}."
+    )
+
+
+def quick_warning(data: dict[str, Any]) -> list[str]:
+    if not data.get("quick"):
+        return []
+    return [
+        "> **Smoke run (`--quick`): these numbers only show that the script works; they are "
+        "not a measurement.** Run it without `--quick` and write this section again.",
+        "",
+    ]
+
+
+def weights_line(data: dict[str, Any]) -> str:
+    w = data.get("weights") or {}
+    if w.get("file"):
+        return (
+            f"Pretrained weights: the local file `{w['file']}` (sha256 {w['sha256_16']}…); "
+            "pretrained figures are only as good as that file."
+        )
+    return (
+        f"Pretrained weights: none (`--weights {w.get('option', '?')}`), pretrained parts skipped."
+    )
+
+
+def shown_path(path: Path) -> str:
+    """Relative to the repository when inside it, so the README names no home folder."""
+    try:
+        return path.resolve().relative_to(HERE.parent).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def missing(script: str, path: Path) -> list[str]:
+    return [
+        f"_No results: `{shown_path(path)}` is missing. Run `python benchmarks/{script}.py`, "
+        "then this script again._",
+    ]
+
+
+# ---- sections -------------------------------------------------------------------------------
+
+
+def search_section(data: dict[str, Any]) -> list[str]:
+    s = data["summary"]
+    per_seed = data.get("per_seed") or []
+    out = [run_facts(data), "", *quick_warning(data)]
+    d = data.get("data", {})
+    tests = sorted({p["split"]["test"] for p in per_seed})
+    trains = sorted({p["split"]["train"] for p in per_seed})
+    vals = sorted({p["split"]["validation"] for p in per_seed})
+
+    def span(values: list[int]) -> str:
+        return (
+            "?"
+            if not values
+            else f"{values[0]}" if len(values) == 1 else f"{values[0]}–{values[-1]}"
+        )
+
+    point = ""
+    if tests:
+        point = f"; one test image is {'up to ' if len(tests) > 1 else ''}"
+        point += f"{100 / tests[0]:.1f} points of accuracy"
+    out += [
+        f"Data: `{d.get('folder', '?')}` ({d.get('images', '?')} images, "
+        f"{d.get('classes', '?')} classes), split anew with each seed: {span(trains)} train / "
+        f"{span(vals)} validation / {span(tests)} test images{point}. Each seed's baselines and "
+        "modelgen runs use that seed's split; modelgen starts from an empty cache every run. "
+        + weights_line(data),
+        "",
+        "The modelgen budget compared with a baseline is the cheapest one whose winner's "
+        "*validation* accuracy reached the baseline's final validation accuracy; the test set "
+        "plays no part in choosing it. Speed ratio: the baseline's training time to its final "
+        "validation accuracy over modelgen's whole search time at that budget (probe, feature "
+        "extraction and every candidate included); above 1, modelgen got there sooner.",
+        "",
+    ]
+    if "transfer" not in (per_seed[0]["baselines"] if per_seed else {}):
+        out += [
+            "The transfer-learning baseline did not run: it needs a pretrained MobileNetV2 "
+            "weights file (`--weights PATH`).",
+            "",
+        ]
+    comparisons = s.get("comparisons") or []
+    if comparisons:
+        out += table(
+            [
+                "baseline",
+                "baseline test accuracy",
+                "baseline training time",
+                "modelgen reached its validation accuracy",
+                "modelgen time",
+                "modelgen test accuracy",
+                "speed ratio",
+                "modelgen winners",
+            ],
+            [
+                [
+                    c["name"],
+                    cell(c["baseline_final_test_accuracy"], 4),
+                    cell(c["baseline_train_seconds"], 1, " s"),
+                    f"{c['reached']} of {c['seeds']} seeds (budgets "
+                    + ", ".join("—" if b is None else f"{b:g} s" for b in c["picked_budgets"])
+                    + ")",
+                    cell(c["modelgen_seconds"], 1, " s", c["seeds"]),
+                    cell(c["modelgen_test_accuracy"], 4, "", c["seeds"]),
+                    cell(c["speed_ratio"], 2, "×", c["seeds"]),
+                    tally(c["modelgen_winners"]),
+                ]
+                for c in comparisons
+            ],
+        )
+        out += ["", "At the baseline's own training time (equal budget):", ""]
+        out += table(
+            [
+                "baseline",
+                "budget",
+                "baseline test accuracy",
+                "modelgen test accuracy",
+                "modelgen not below the baseline",
+                "modelgen winners",
+            ],
+            [
+                [
+                    c["name"],
+                    cell(c["equal_budget_seconds"], 0, " s"),
+                    cell(c["baseline_final_test_accuracy"], 4),
+                    cell(c["equal_budget_test_accuracy"], 4, "", c["seeds"]),
+                    f"{c['equal_budget_not_below']} of {c['seeds']} seeds"
+                    + (
+                        f" ({c['equal_budget_refused']} refused)"
+                        if c.get("equal_budget_refused")
+                        else ""
+                    ),
+                    tally(c["equal_budget_winners"]),
+                ]
+                for c in comparisons
+            ],
+        )
+    out += ["", "modelgen at each budget:", ""]
+    out += table(
+        ["budget", "seeds", "test accuracy", "validation accuracy", "search time", "winners"],
+        [
+            [
+                seconds(b["budget"]),
+                f"{b['runs'] - b['refused']}"
+                + (f" ({b['refused']} refused)" if b["refused"] else ""),
+                cell(b["test_accuracy"], 4),
+                cell(b["val_accuracy"], 4),
+                cell(b["seconds"], 1, " s"),
+                tally(b["winners"]),
+            ]
+            for b in s.get("budgets", [])
+        ],
+    )
+    cache = s.get("cache") or {}
+    out += ["", f"Caches: the same search twice at a {seconds(cache.get('budget'))} budget.", ""]
+    out += table(
+        ["", "feature extraction", "whole search"],
+        [
+            [
+                "cold cache",
+                cell(cache.get("cold_extraction_seconds"), 2, " s"),
+                cell(cache.get("cold_seconds"), 1, " s"),
+            ],
+            [
+                "warm cache",
+                cell(cache.get("warm_extraction_seconds"), 2, " s"),
+                cell(cache.get("warm_seconds"), 1, " s"),
+            ],
+        ],
+    )
+    out += [
+        "",
+        f"The warm run picked the same winner as the cold one in {cache.get('same_winner', '?')} "
+        f"of {len(per_seed)} seeds.",
+    ]
+    ex, raw = s.get("extraction") or {}, data.get("extraction") or {}
+    if ex:
+        out += [
+            "",
+            f"Feature-extraction throughput ({raw.get('backbone', '?')}, batch "
+            f"{raw.get('batch', '?')}, {raw.get('images', '?')} images, "
+            f"{plural(len(raw.get('repeats', [])), 'repeat')}), both runtimes on "
+            f"{ex.get('threads')} "
+            f"intra-op threads (TensorFlow reports {raw.get('tensorflow_intra_op_threads')}):",
+            "",
+        ]
+        out += table(
+            ["runtime", "images/s"],
+            [
+                ["Keras (TensorFlow)", cell(ex.get("keras_images_per_s"), 1)],
+                [
+                    "onnxruntime, same exported backbone",
+                    cell(ex.get("onnxruntime_images_per_s"), 1),
+                ],
+                ["Keras / onnxruntime", cell(ex.get("keras_over_onnxruntime"), 2)],
+            ],
+        )
+    return out
+
+
+def budget_section(data: dict[str, Any]) -> list[str]:
+    s = data["summary"]
+    probe = data.get("probe", "?")
+    out = [run_facts(data), "", *quick_warning(data)]
+    out += [
+        f"Training wall time against `--time-budget`, feature and pixel caches empty in every "
+        f"run; probe timings {probe}. The seeds are the training seed; the split is fixed "
+        f"(seed {data.get('split_seed', '?')}). " + weights_line(data),
+        "",
+    ]
+    out += table(
+        [
+            "data",
+            "budget",
+            "runs",
+            "planned",
+            "trained",
+            "trained / budget",
+            "runs cut by the deadline",
+            "winners",
+        ],
+        [
+            [
+                f"{r['data']} ({r['images']:,} images)",
+                seconds(r["budget"]),
+                f"{r['runs'] - r['refused']}"
+                + (f" ({r['refused']} refused)" if r["refused"] else ""),
+                cell(r["planned_seconds"], 0, " s"),
+                cell(r["trained_seconds"], 1, " s"),
+                cell(r["ratio"], 2),
+                f"{r['deadline_cut']}",
+                tally(r["winners"]),
+            ]
+            for r in s.get("rows", [])
+        ],
+    )
+    refusals = [(r, msg) for r in s.get("rows", []) for msg in r.get("refusals", [])]
+    if refusals:
+        out += [""]
+        out += [
+            f"- {r['data']} at {seconds(r['budget'])}: refused (exit 2): “{msg}”"
+            for r, msg in refusals
+        ]
+    worst = s.get("worst_ratio")
+    if worst is not None:
+        verdict = "within" if s.get("within_target") else "**over**"
+        out += [
+            "",
+            f"Worst trained / budget over all runs: {worst:.2f}, {verdict} the target of "
+            f"{s.get('target_ratio')}.",
+        ]
+    return out
+
+
+def memory_section(data: dict[str, Any]) -> list[str]:
+    s = data["summary"]
+    out = [run_facts(data), "", *quick_warning(data)]
+    out += [
+        f"Whole search at a {seconds(data.get('budget'))} budget, each run in its own process "
+        f"(peak RSS from getrusage), cold cache, candidate families limited to "
+        f"{', '.join(f'`{f}`' for f in s.get('families_requested', [])) or '—'} at every count. "
+        + weights_line(data),
+        "",
+    ]
+    out += table(
+        ["images", "runs", "peak RSS", "search time", "families trained", "winners"],
+        [
+            [
+                f"{r['images']:,}",
+                f"{r['runs'] - r['failed'] - r.get('refused', 0)}"
+                + (f" ({r['failed']} failed)" if r["failed"] else "")
+                + (f" ({r['refused']} refused)" if r.get("refused") else ""),
+                cell(r["peak_rss_mb"], 0, " MB"),
+                cell(r["seconds"], 1, " s"),
+                tally(r["families_trained"]),
+                tally(r["winners"]),
+            ]
+            for r in s.get("by_count", [])
+        ],
+    )
+    sets = ", ".join(f"`{x}`" for x in s.get("families_trained_sets", [])) or "—"
+    same = (
+        f"Every run trained the same families ({sets})."
+        if s.get("same_families")
+        else f"**The runs did not train the same families** ({sets}): the memory figures "
+        "do not compare like with like."
+    )
+    trained = {f for x in s.get("families_trained_sets", []) for f in x.split("+")}
+    never = [f for f in s.get("families_requested", []) if f not in trained]
+    if never:
+        same += (
+            f" Allowed but trained in no run (the plan or the weights left them out): "
+            f"{', '.join(f'`{f}`' for f in never)}."
+        )
+    ratio = s.get("rss_ratio_largest_over_smallest")
+    refusals = [(r, msg) for r in s.get("by_count", []) for msg in r.get("refusals", [])]
+    if refusals:
+        out += [""]
+        out += [f"- {r['images']:,} images: refused (exit 2): “{msg}”" for r, msg in refusals]
+    out += [""]
+    out += [
+        same
+        + (
+            f" Mean peak RSS ratio: {ratio:.2f} for {s.get('image_ratio'):g}× the images."
+            if ratio is not None
+            else ""
+        )
+    ]
+    return out
+
+
+def scan_section(data: dict[str, Any]) -> list[str]:
+    s = data["summary"]
+    out = [run_facts(data), "", *quick_warning(data)]
+    out += [
+        f"{data.get('size_px', '?')} px PNGs in five classes, generated anew for each seed; every "
+        "file decoded and hashed, each scan in its own process.",
+        "",
+    ]
+    out += table(
+        ["images", "workers", "runs", "scan", "images/s", "peak RSS", "workers' peak RSS"],
+        [
+            [
+                f"{r['images']:,}",
+                f"{r['workers']}",
+                f"{r['runs']}",
+                cell(r["scan_seconds"], 2, " s"),
+                cell(r["images_per_second"], 0),
+                cell(r["peak_rss_mb"], 0, " MB"),
+                cell(r["workers_peak_rss_mb"], 0, " MB"),
+            ]
+            for r in s.get("rows", [])
+        ],
+    )
+    return out
+
+
+SECTIONS = {
+    "bench_search": ("modelgen vs the hand-written recipes", search_section),
+    "bench_budget": ("Time budget", budget_section),
+    "bench_memory": ("Memory", memory_section),
+    "bench_scan": ("Dataset doctor", scan_section),
+}
+
+
+def machine_line(results: dict[str, dict[str, Any]]) -> list[str]:
+    described: dict[str, list[str]] = {}
+    for script, data in results.items():
+        m = data.get("machine") or {}
+        v = m.get("versions") or {}
+        commit = (m.get("commit") or "?")[:10]
+        if m.get("uncommitted_changes"):
+            commit += " with uncommitted changes"
+        text = (
+            f"{m.get('cores', '?')} cores ({m.get('cpu') or 'CPU unknown'}), "
+            f"{m.get('memory_gb', '?')} GB RAM, {m.get('platform', '?')}; Python "
+            f"{m.get('python', '?')}, TensorFlow {v.get('tensorflow', '?')}, Keras "
+            f"{v.get('keras', '?')}, onnxruntime {v.get('onnxruntime', '?')}, numpy "
+            f"{v.get('numpy', '?')}; modelgen {v.get('modelgen', '?')} at commit {commit}"
+        )
+        described.setdefault(text, []).append(script)
+    if not described:
+        return []
+    if len(described) == 1:
+        return [f"Machine: {next(iter(described))}."]
+    return ["Machines:", ""] + [
+        f"- {', '.join(f'`{s}.py`' for s in scripts)}: {text}."
+        for text, scripts in described.items()
+    ]
+
+
+def render(results_dir: Path) -> str:
+    results: dict[str, dict[str, Any]] = {}
+    for script in SCRIPTS:
+        path = results_dir / f"{script}.json"
+        if path.is_file():
+            results[script] = json.loads(path.read_text())
+    shown = shown_path(results_dir)
+    with_seeds = sorted({len(d.get("seeds") or []) for d in results.values()})
+    out = [
+        "<!-- Written by benchmarks/write_readme.py from the JSON files in "
+        f"{shown}/: edit those scripts, not this text. -->",
+        "",
+        "Measured with the scripts in `benchmarks/`; their raw per-seed numbers are in "
+        f"`{shown}/`. Each figure is the mean ± standard deviation (min–max) over the runs "
+        "counted in its row, one run per seed"
+        + (
+            f" ({' or '.join(map(str, with_seeds))} seed{'s' if with_seeds != [1] else ''})"
+            if with_seeds
+            else ""
+        )
+        + ".",
+        "",
+        *machine_line(results),
+    ]
+    for script, (title, section) in SECTIONS.items():
+        out += ["", f"### {title} (`{script}.py`)", ""]
+        if script in results:
+            out += section(results[script])
+        else:
+            out += missing(script, results_dir / f"{script}.json")
+    return "\n".join(out).strip("\n") + "\n"
+
+
+def replace_between_markers(text: str, body: str, where: str) -> str:
+    starts, ends = text.count(START), text.count(END)
+    if starts == 0 or ends == 0:
+        raise MarkerError(
+            f"{where} has no {START if starts == 0 else END} line: add the two marker lines\n"
+            f"  {START}\n  {END}\nwhere the performance figures belong (e.g. under "
+            "'## Performance'), then run this script again; nothing was written"
+        )
+    if starts > 1 or ends > 1:
+        raise MarkerError(
+            f"{where} has {starts} start and {ends} end markers; keep exactly one of each: "
+            "nothing was written"
+        )
+    head, rest = text.split(START, 1)
+    if END not in rest:
+        raise MarkerError(f"{where}: {END} comes before {START}; nothing was written")
+    _, tail = rest.split(END, 1)
+    return f"{head}{START}\n{body}{END}{tail}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--readme", type=Path, default=HERE.parent / "README.md")
+    parser.add_argument("--results", type=Path, default=HERE / "results")
+    parser.add_argument(
+        "--check", action="store_true", help="exit 1 if the README's section is out of date"
+    )
+    parser.add_argument("--stdout", action="store_true", help="print the section, write nothing")
+    args = parser.parse_args()
+    body = render(args.results)
+    if args.stdout:
+        print(body, end="")
+        return
+    try:
+        text = args.readme.read_text(encoding="utf-8")
+    except OSError as exc:
+        sys.exit(f"cannot read {args.readme}: {exc.strerror}")
+    try:
+        new = replace_between_markers(text, body, str(args.readme))
+    except MarkerError as exc:
+        sys.exit(f"error: {exc}")
+    if args.check:
+        if new != text:
+            sys.exit(f"{args.readme}: the benchmarks section is out of date; run {__file__}")
+        print(f"{args.readme}: the benchmarks section is up to date")
+        return
+    if new == text:
+        print(f"{args.readme}: already up to date")
+        return
+    args.readme.write_text(new, encoding="utf-8")
+    print(f"{args.readme}: benchmarks section written from {args.results}")
+
+
+if __name__ == "__main__":
+    main()
