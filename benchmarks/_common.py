@@ -32,7 +32,6 @@ RESULTS = BENCHMARKS / "results"
 SHARED_WEIGHTS = REPO.parent / "shared" / "weights" / "mobilenet_v2_1.0_no_top.h5"
 DEFAULT_SEEDS = (0, 1, 2)
 PACKAGES = ("modelgen", "tensorflow", "keras", "onnxruntime", "tf2onnx", "numpy", "pillow")
-FAMILY_SUFFIXES = ("-frozen", "-fine-tuned")
 
 
 def add_common_arguments(parser: argparse.ArgumentParser, *, weights: bool = True) -> None:
@@ -183,17 +182,9 @@ def fmt(summary: dict[str, Any], digits: int = 1, unit: str = "") -> str:
     return text
 
 
-def family(candidate_name: str) -> str:
-    """mobilenet_v2-fine-tuned -> mobilenet_v2; small-cnn -> small-cnn."""
-    for suffix in FAMILY_SUFFIXES:
-        if candidate_name.endswith(suffix):
-            return candidate_name[: -len(suffix)]
-    return candidate_name
-
-
 def trained_families(result: Any) -> list[str]:
     """Families with at least one trained epoch in a TrainResult's leaderboard."""
-    return sorted({family(c.name) for c in result.leaderboard if getattr(c, "epochs", 1)})
+    return sorted({c.family for c in result.leaderboard if c.epochs})
 
 
 def count(names: Sequence[str | None]) -> dict[str, int]:

@@ -76,7 +76,7 @@ def child(spec: dict[str, Any]) -> None:
         "trials": len(result.leaderboard),
         "families_planned": [f.name for f in result.plan.families],
         "families_trained": trained_families(result),
-        "skipped": [list(s) for s in result.skipped],
+        "skipped": [[s.family, s.cause.value, s.detail] for s in result.skipped],
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
     print(json.dumps(row), flush=True)

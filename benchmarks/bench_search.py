@@ -321,7 +321,7 @@ def extraction_throughput(
 
     from generator.export import export_onnx
     from generator.train.backbones import MOBILENET_V2, load_backbone
-    from generator.train.candidates import build_extractor
+    from generator.train.networks import build_extractor
 
     tf = tensorflow()
     loaded = load_backbone(MOBILENET_V2, weights if weights_file(weights) else "none")

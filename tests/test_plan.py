@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from generator.train.families import Kind, SkipCause
 from generator.train.plan import RESERVE, Estimate, FamilyPlan, halving_epochs, make_plan
 
-CNN = Estimate("small-cnn", "cnn", 0.5, 0.4, 1.5, max_configs=8, min_rung_epochs=2)
-SEP = Estimate("separable-cnn", "cnn", 0.5, 0.5, 3.0, max_configs=8, min_rung_epochs=2)
-HEAD = Estimate("mobilenet_v2", "transfer", 4.0, 0.06, 0.6, 16, 5, fine_tune_epoch_seconds=4.0)
+CNN = Estimate("small-cnn", Kind.CNN, 0.5, 0.4, 1.5, max_configs=8, min_rung_epochs=2)
+SEP = Estimate("separable-cnn", Kind.CNN, 0.5, 0.5, 3.0, max_configs=8, min_rung_epochs=2)
+HEAD = Estimate("mobilenet_v2", Kind.TRANSFER, 4.0, 0.06, 0.6, 16, 5, fine_tune_epoch_seconds=4.0)
 
 
 def test_halving_arithmetic() -> None:
-    family = FamilyPlan("x", "cnn", 8, 3, 20, 0, 0.0, 0.0)
+    family = FamilyPlan("x", Kind.CNN, 8, 3, 20, 0, 0.0, 0.0)
     assert family.rungs == (8, 4, 2)
     assert halving_epochs(8, 3) == 3 * (8 + 4 + 2)
-    assert FamilyPlan("x", "cnn", 1, 0, 20, 0, 0.0, 0.0).rungs == ()
+    assert FamilyPlan("x", Kind.CNN, 1, 0, 20, 0, 0.0, 0.0).rungs == ()
 
 
 def test_plan_fits_the_budget_and_grows_with_it() -> None:
@@ -29,7 +30,7 @@ def test_plan_fits_the_budget_and_grows_with_it() -> None:
                 assert after.configs >= before.configs
                 assert after.final_epochs >= before.final_epochs
         previous = plan
-    head = next(f for f in previous.families if f.kind == "transfer")
+    head = next(f for f in previous.families if f.kind is Kind.TRANSFER)
     assert head.fine_tune_epochs > 0 and head.configs == 16
 
 
@@ -37,10 +38,14 @@ def test_unaffordable_extraction_is_skipped_with_the_budget_it_needs() -> None:
     slow = replace(HEAD, prepare_seconds=200.0)
     plan = make_plan(120, 6, [slow, CNN])
     assert [f.name for f in plan.families] == ["small-cnn"]
-    ((name, reason),) = plan.skipped
-    assert name == "mobilenet_v2-frozen"
-    assert "embedding the images would take about 200s" in reason
-    assert "raise --time-budget to about" in reason
+    ((skip),) = plan.skipped
+    assert (skip.family, skip.kind, skip.cause) == (
+        "mobilenet_v2",
+        Kind.TRANSFER,
+        SkipCause.UNAFFORDABLE,
+    )
+    assert "embedding the images would take about 200s" in skip.detail
+    assert "raise --time-budget to about" in skip.detail
 
 
 def test_when_nothing_fits_its_share_the_budget_goes_to_one_candidate() -> None:
@@ -59,7 +64,7 @@ def test_the_share_of_an_unaffordable_family_goes_to_the_others() -> None:
     dear = replace(SEP, epoch_seconds=30.0)
     slow = replace(HEAD, name="resnet50_v2", prepare_seconds=500.0)
     plan = make_plan(120, 6, [HEAD, slow, CNN, dear])
-    assert [name for name, _ in plan.skipped] == ["resnet50_v2-frozen", "separable-cnn"]
+    assert [s.family for s in plan.skipped] == ["resnet50_v2", "separable-cnn"]
     alone = make_plan(120, 6, [HEAD, CNN])
     assert plan.families == alone.families
     assert plan.seconds > make_plan(120, 6, [HEAD, CNN, SEP]).families[0].seconds

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import MakeDataset
+from helpers import MakeDataset
 
 from generator.data import Split, load_arrays, scan_folder, split_dataset
 from generator.errors import ComputeError, UsageError, WeightsError
@@ -19,12 +19,14 @@ from generator.train.backbones import (
     REGISTRY,
     keras_cache_dir,
     load_backbone,
+    load_backbones,
     mobilenet_v2,
     registry,
     weights_for,
 )
-from generator.train.candidates import build_cnn
+from generator.train.families import Kind, Skip, SkipCause
 from generator.train.features import feature_cache, pixel_cache
+from generator.train.networks import build_cnn
 from generator.train.plan import FamilyPlan, Plan
 from generator.train.runtime import select_compute, tensorflow
 from generator.train.store import batches
@@ -43,17 +45,24 @@ def test_imagenet_weights_load_offline_from_the_keras_cache() -> None:
     cached = keras_cache_dir() / TINY.weights_file
     _save_legacy_h5(reference, cached)
     loaded = load_backbone(TINY, "imagenet")
-    assert not isinstance(loaded, str)
+    assert not isinstance(loaded, Skip)
     assert str(cached) in loaded.source
     for a, b in zip(reference.get_weights(), loaded.model.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
 
 
 def test_weights_auto_goes_on_without_them_offline() -> None:
-    reason = load_backbone(TINY, "auto")
-    assert isinstance(reason, str)
-    assert "ImageNet weights for mobilenet_v2 are not available" in reason
-    assert TINY.weights_file in reason
+    skip = load_backbone(TINY, "auto")
+    assert isinstance(skip, Skip) and skip.cause is SkipCause.NO_WEIGHTS
+    assert (skip.family, skip.kind) == ("mobilenet_v2", Kind.TRANSFER)
+    assert skip.detail == "not in the Keras cache, and downloads are off (MODELGEN_OFFLINE=1)"
+    reporter = NullReporter()
+    load_backbones(["mobilenet_v2"], "auto", reporter)
+    assert reporter.messages == [
+        "warning: skipping mobilenet_v2-frozen: ImageNet weights are not available (not in the "
+        "Keras cache, and downloads are off (MODELGEN_OFFLINE=1)); put "
+        f"{MOBILENET_V2.weights_file} in {keras_cache_dir()} or pass --weights PATH"
+    ]
 
 
 def test_weights_imagenet_required_offline_says_where_to_put_the_file() -> None:
@@ -74,7 +83,7 @@ def test_weights_path(tmp_path: Path) -> None:
     good = tmp_path / "mine.h5"
     _save_legacy_h5(TINY.build(None), good)
     loaded = load_backbone(TINY, str(good))
-    assert not isinstance(loaded, str) and "mine.h5" in loaded.source
+    assert not isinstance(loaded, Skip) and "mine.h5" in loaded.source
 
 
 def test_gpu_asked_for_and_absent_is_a_clear_error() -> None:
@@ -89,23 +98,25 @@ def test_store_embeds_only_new_images_and_survives_a_torn_write(
     make_dataset: MakeDataset, tmp_path: Path
 ) -> None:
     dataset = scan_folder(make_dataset({"a": 10, "b": 10}), min_images_per_class=10)
-    records = list(dataset.records)
+    images = [(r.sha256, r.path) for r in dataset.records]
+    keys = [key for key, _ in images]
+    paths = [path for _, path in images]
     means = lambda batch: batch.astype(np.float32).mean(axis=(1, 2))  # noqa: E731
     first = feature_cache("k", 3, tmp_path)
-    assert first.fill(records[:15], 32, means, batch_size=4) == 15
+    assert first.fill(images[:15], 32, means, batch_size=4) == 15
     second = feature_cache("k", 3, tmp_path)  # reloaded from disk
-    assert second.missing(records[:15]) == []
-    assert second.fill(records, 32, means) == 5
-    expected = load_arrays([r.path for r in records], 32).mean(axis=(1, 2))
-    np.testing.assert_allclose(second.take(records), expected, rtol=1e-5)
+    assert second.missing(keys[:15]) == []
+    assert second.fill(images, 32, means) == 5
+    expected = load_arrays(paths, 32).mean(axis=(1, 2))
+    np.testing.assert_allclose(second.take(keys), expected, rtol=1e-5)
     # A run killed mid-write leaves a partial row and a key without its row: both dropped.
     with (second.path / "rows.bin").open("ab") as fh:
         fh.write(b"\0" * 5)
     with (second.path / "keys.txt").open("a") as fh:
         fh.write("f" * 64 + "\n")
     third = feature_cache("k", 3, tmp_path)
-    assert len(third) == 20 and third.missing(records) == []
-    np.testing.assert_allclose(third.take(records), expected, rtol=1e-5)
+    assert len(third) == 20 and third.missing(keys) == []
+    np.testing.assert_allclose(third.take(keys), expected, rtol=1e-5)
     other_shape = feature_cache("k", 4, tmp_path)  # a header that does not match: start afresh
     assert len(other_shape) == 0
 
@@ -113,16 +124,17 @@ def test_store_embeds_only_new_images_and_survives_a_torn_write(
 def test_pixel_batches_stream_from_the_store(make_dataset: MakeDataset, tmp_path: Path) -> None:
     dataset = scan_folder(make_dataset({"a": 10, "b": 10}), min_images_per_class=10)
     records = list(dataset.records)
+    keys = [r.sha256 for r in records]
     store = pixel_cache(32, tmp_path)
-    store.fill(records, 32)
+    store.fill([(r.sha256, r.path) for r in records], 32)
     y = np.arange(len(records), dtype=np.float32)
-    data = batches(store, records, y, batch_size=8, shuffle_seed=1)
+    data = batches(store, keys, y, batch_size=8, shuffle_seed=1)
     seen = np.concatenate([data[i][1] for i in range(len(data))])
     assert len(data) == 3 and sorted(seen.tolist()) == y.tolist()
     x, labels = data[0]
     expected = load_arrays([records[int(i)].path for i in labels], 32)
     np.testing.assert_array_equal(x, expected.astype(np.float32))
-    again = batches(store, records, y, batch_size=8, shuffle_seed=1)
+    again = batches(store, keys, y, batch_size=8, shuffle_seed=1)
     np.testing.assert_array_equal(again[0][1], labels)  # same seed, same order
 
 
@@ -164,7 +176,7 @@ def test_registry_names_the_files_keras_downloads_and_loads_them(
         folder = tmp_path / backbone.name
         _save_legacy_h5(model, folder / small.weights_file)
         loaded = load_backbone(small, weights_for(small, str(folder)))
-        assert not isinstance(loaded, str), loaded
+        assert not isinstance(loaded, Skip), loaded
         for a, b in zip(model.get_weights(), loaded.model.get_weights(), strict=True):
             np.testing.assert_array_equal(a, b)
 
@@ -225,8 +237,8 @@ def fixed_plan(*families: FamilyPlan) -> Plan:
 
 
 CONVNETS = fixed_plan(
-    FamilyPlan("small-cnn", "cnn", 2, 1, 3, 0, 0.0, 0.0),
-    FamilyPlan("separable-cnn", "cnn", 2, 1, 3, 0, 0.0, 0.0),
+    FamilyPlan("small-cnn", Kind.CNN, 2, 1, 3, 0, 0.0, 0.0),
+    FamilyPlan("separable-cnn", Kind.CNN, 2, 1, 3, 0, 0.0, 0.0),
 )
 
 
@@ -257,9 +269,9 @@ def test_a_budgeted_search_trains_what_its_plan_says(make_dataset: MakeDataset) 
     labels, split = _tiny_split(make_dataset)
     reporter = NullReporter()
     result = train(split, labels, TrainOptions(time_budget=60, weights="none"), reporter)
-    assert {c.name for c in result.leaderboard} <= {f.name for f in result.plan.families}
-    assert [name for name, _ in result.skipped][: len(REGISTRY)] == [
-        f"{b.name}-frozen" for b in REGISTRY
+    assert {c.family for c in result.leaderboard} <= {f.name for f in result.plan.families}
+    assert [(s.family, s.cause) for s in result.skipped][: len(REGISTRY)] == [
+        (b.name, SkipCause.WEIGHTS_OFF) for b in REGISTRY
     ]
     assert any(m.startswith("Plan (about") for m in reporter.messages)
     assert Plan.from_dict(result.plan.to_dict()).to_dict() == result.plan.to_dict()
@@ -285,7 +297,7 @@ def test_transfer_search_and_fine_tuning_with_the_stand_in_weights(
 ) -> None:
     labels, split = _tiny_split(make_dataset, circle=20, square=20, triangle=20)
     reporter = NullReporter()
-    plan = fixed_plan(FamilyPlan("mobilenet_v2", "transfer", 2, 5, 10, 2, 0.0, 0.0))
+    plan = fixed_plan(FamilyPlan("mobilenet_v2", Kind.TRANSFER, 2, 5, 10, 2, 0.0, 0.0))
     options = TrainOptions(time_budget=10, weights=str(shared_weights), plan=plan)
     result = train(split, labels, options, reporter)
     stages = {c.stage for c in result.leaderboard}

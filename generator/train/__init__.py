@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .candidates import Candidate
+from .families import Kind, Skip, SkipCause
 from .search import TrainOptions, TrainResult, train
+from .trial import Candidate
 
-__all__ = ["Candidate", "TrainOptions", "TrainResult", "train"]
+__all__ = ["Candidate", "Kind", "Skip", "SkipCause", "TrainOptions", "TrainResult", "train"]

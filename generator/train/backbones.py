@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError, WeightsError
+from ..progress import Reporter
+from .families import Kind, Skip, SkipCause, candidate_name, describe_skip
 from .runtime import tensorflow
 
 KERAS_WEIGHTS = "https://storage.googleapis.com/tensorflow/keras-applications/"
@@ -220,14 +222,14 @@ def _build_checked(backbone: Backbone, weights: str) -> Any:
         raise _Unavailable(str(exc).split("\n")[0]) from None
 
 
-def load_backbone(backbone: Backbone, weights: str) -> LoadedBackbone | str:
+def load_backbone(backbone: Backbone, weights: str) -> LoadedBackbone | Skip:
     """The backbone with pretrained weights, or (for --weights auto / none) why there is none.
 
     weights: "auto" tries ImageNet and falls back; "imagenet" requires it; "none" skips;
     anything else is a path to a local weights file.
     """
     if weights == "none":
-        return "pretrained weights turned off (--weights none)"
+        return Skip(backbone.name, Kind.TRANSFER, SkipCause.WEIGHTS_OFF)
     if weights in ("auto", "imagenet"):
         cached = keras_cache_dir() / backbone.weights_file
         try:
@@ -236,10 +238,7 @@ def load_backbone(backbone: Backbone, weights: str) -> LoadedBackbone | str:
             model = _build_checked(backbone, _fetch(backbone, cached))
         except _Unavailable as exc:
             if weights == "auto":
-                return (
-                    f"ImageNet weights for {backbone.name} are not available ({exc}); "
-                    f"put {backbone.weights_file} in {cached.parent} or pass --weights PATH"
-                )
+                return Skip(backbone.name, Kind.TRANSFER, SkipCause.NO_WEIGHTS, str(exc))
             raise WeightsError(
                 f"ImageNet weights for {backbone.name} could not be loaded ({exc}): download "
                 f"{backbone.weights_url} to {cached}, pass --weights PATH to a local copy, "
@@ -265,3 +264,45 @@ def load_backbone(backbone: Backbone, weights: str) -> LoadedBackbone | str:
     return LoadedBackbone(
         backbone, model, _file_id(path), f"weights file {path}", f"weights {path.name}"
     )
+
+
+def load_backbones(
+    names: Sequence[str], weights: str, reporter: Reporter, *, only_named: bool = False
+) -> tuple[list[LoadedBackbone], list[Skip]]:
+    """The named backbones (all, when none is named, unless only_named), with their weights,
+    and those that have none; says which, and where missing weights would go."""
+    if only_named and not names:
+        return [], []
+    loaded: list[LoadedBackbone] = []
+    skipped: list[Skip] = []
+    for backbone in registry(names):
+        result = load_backbone(backbone, weights_for(backbone, weights))
+        if isinstance(result, Skip):
+            skipped.append(result)
+        else:
+            reporter.info(f"{backbone.name}: {result.source}")
+            loaded.append(result)
+    if not skipped:
+        return loaded, skipped
+    where = keras_cache_dir()
+    if len(skipped) > 1 and not loaded:
+        first = registry(names)[0]
+        files = f"their files (e.g. {first.weights_file})"
+        shown = ", ".join(candidate_name(s.family, s.kind) for s in skipped)
+        why = _why(skipped[0], files, where)
+        reporter.warn(f"skipping {len(skipped)} pretrained candidates ({shown}): {why}")
+    else:
+        for skip in skipped:
+            backbone = registry((skip.family,))[0]
+            reporter.warn(
+                f"skipping {candidate_name(skip.family, skip.kind)}: "
+                f"{_why(skip, backbone.weights_file, where)}"
+            )
+    return loaded, skipped
+
+
+def _why(skip: Skip, files: str, where: Path) -> str:
+    """A skip in words, with where the weights would go when they are missing."""
+    if skip.cause is SkipCause.NO_WEIGHTS:
+        return f"{describe_skip(skip)}; put {files} in {where} or pass --weights PATH"
+    return describe_skip(skip)

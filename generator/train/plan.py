@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from .families import Kind, Skip, SkipCause
+
 RESERVE = 0.08  # of the budget, kept for assembling and evaluating the winner
 EXTRACT_SHARE = 0.45  # at most this much of what is left goes to feature extraction
 FINE_TUNE_SHARE = 0.3  # kept for fine-tuning when a pretrained candidate runs
@@ -18,7 +20,6 @@ HALVING_SHARE = 0.4  # of a family's time, for its successive-halving rungs
 ETA = 2  # successive halving keeps the best 1/ETA of the trials at each rung
 FINE_TUNE_SETUP = 3.0  # seconds to build and trace a trainable backbone (MobileNetV2, 2 cores)
 
-KINDS = ("transfer", "cnn")
 CONFIG_LADDER = (16, 8, 4, 2, 1)
 RUNG_LADDER = (1, 2, 3, 4, 5, 6, 8, 10, 13)
 FINAL_LADDER = (5, 8, 10, 15, 20, 30, 40, 60, 80, 120, 160, 240, 320)
@@ -30,7 +31,7 @@ class Estimate:
     """What one candidate family is expected to cost, from the probe."""
 
     name: str
-    kind: str  # "transfer" (head on cached features) or "cnn" (trained on pixels)
+    kind: Kind
     prepare_seconds: float  # features to embed, or pixels to decode, not cached yet
     epoch_seconds: float  # one epoch over train + validation
     trial_seconds: float  # building and compiling one trial, first-call tracing
@@ -42,7 +43,7 @@ class Estimate:
 @dataclass(frozen=True)
 class FamilyPlan:
     name: str
-    kind: str
+    kind: Kind
     configs: int
     rung_epochs: int  # epochs added at each successive-halving rung
     final_epochs: int  # most epochs for the survivor (early stopping usually ends it)
@@ -52,6 +53,7 @@ class FamilyPlan:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {
+            "kind": self.kind.value,
             "seconds": round(self.seconds, 1),
             "fine_tune_seconds": round(self.fine_tune_seconds, 1),
         }
@@ -67,15 +69,16 @@ class FamilyPlan:
         for key in ints:
             if not isinstance(values.get(key, 0), int) or isinstance(values.get(key), bool):
                 raise ValueError(f"{key} must be a whole number, not {values.get(key)!r}")
-        if not isinstance(values.get("name"), str) or values.get("kind") not in KINDS:
-            raise ValueError(f"needs a name and a kind ({' or '.join(KINDS)})")
+        kinds = [k.value for k in Kind]
+        if not isinstance(values.get("name"), str) or values.get("kind") not in kinds:
+            raise ValueError(f"needs a name and a kind ({' or '.join(kinds)})")
         if values.get("configs", 1) < 1 or values.get("final_epochs", 0) < 1:
             raise ValueError("configs and final_epochs must be at least 1")
         if values.get("configs", 1) > 1 and values.get("rung_epochs", 0) < 1:
             raise ValueError("rung_epochs must be at least 1 when configs is above 1")
         return cls(
             values["name"],
-            values["kind"],
+            Kind(values["kind"]),
             values.get("configs", 1),
             values.get("rung_epochs", 0),
             values["final_epochs"],
@@ -98,7 +101,7 @@ class FamilyPlan:
 class Plan:
     budget: float
     families: tuple[FamilyPlan, ...]
-    skipped: tuple[tuple[str, str], ...]
+    skipped: tuple[Skip, ...]
     estimates: tuple[Estimate, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
@@ -124,8 +127,40 @@ class Plan:
             raise ValueError(f"budget must be a number, not {budget!r}")
         return cls(float(budget), tuple(parsed), ())
 
-    def names(self, kind: str) -> tuple[str, ...]:
-        return tuple(f.name for f in self.families if f.kind == kind)
+    def names(self, kind: Kind) -> tuple[str, ...]:
+        return tuple(f.name for f in self.families if f.kind is kind)
+
+    def family(self, name: str) -> FamilyPlan:
+        return next(f for f in self.families if f.name == name)
+
+    def describe(self, *, replayed: bool = False) -> list[str]:
+        """The plan in a few lines, as printed before training."""
+        if not self.families:
+            return []
+        lines = [
+            (
+                "Plan (recorded; replayed in full, with no deadline):"
+                if replayed
+                else f"Plan (about {self.seconds:.0f}s of the {self.budget:.0f}s budget):"
+            )
+        ]
+        for f in self.families:
+            rungs = (
+                f"{f.configs} settings, halving {'→'.join(map(str, f.rungs))} every "
+                f"{f.rung_epochs} epochs, "
+                if f.configs > 1
+                else ""
+            )
+            tune = (
+                f", fine-tune up to {f.fine_tune_epochs} epochs if it wins"
+                if f.fine_tune_epochs
+                else ""
+            )
+            lines.append(
+                f"  {f.name}: {rungs}best trains up to {f.final_epochs} epochs{tune} "
+                f"(~{f.seconds:.0f}s)"
+            )
+        return lines
 
     @property
     def seconds(self) -> float:
@@ -150,7 +185,7 @@ def halving_epochs(configs: int, rung_epochs: int) -> int:
 
 def plan_family(
     estimate: Estimate, seconds: float, max_epochs: int, fine_tune_seconds: float = 0.0
-) -> FamilyPlan | str:
+) -> FamilyPlan | Skip:
     """Configs, rung length and final length that fit `seconds`, or why nothing fits."""
     train = seconds - estimate.prepare_seconds
     for configs in CONFIG_LADDER:
@@ -186,7 +221,12 @@ def plan_family(
             fine_tune * estimate.fine_tune_epoch_seconds + FINE_TUNE_SETUP * (fine_tune > 0),
         )
     least = estimate.prepare_seconds + estimate.trial_seconds + 5 * estimate.epoch_seconds
-    return f"needs about {least:.0f}s and the budget leaves {max(0.0, seconds):.0f}s for it"
+    return Skip(
+        estimate.name,
+        estimate.kind,
+        SkipCause.UNAFFORDABLE,
+        f"needs about {least:.0f}s and the budget leaves {max(0.0, seconds):.0f}s for it",
+    )
 
 
 def make_plan(
@@ -194,23 +234,25 @@ def make_plan(
 ) -> Plan:
     """Share what is left of the budget after the probe among the candidate families."""
     available = budget * (1 - RESERVE) - elapsed
-    skipped: list[tuple[str, str]] = []
+    skipped: list[Skip] = []
     transfers: list[Estimate] = []
     extracting = 0.0
-    for e in (e for e in estimates if e.kind == "transfer"):
+    for e in (e for e in estimates if e.kind is Kind.TRANSFER):
         if extracting + e.prepare_seconds <= EXTRACT_SHARE * available:
             transfers.append(e)
             extracting += e.prepare_seconds
         else:
             skipped.append(
-                (
-                    f"{e.name}-frozen",
+                Skip(
+                    e.name,
+                    e.kind,
+                    SkipCause.UNAFFORDABLE,
                     f"embedding the images would take about {e.prepare_seconds:.0f}s, more "
                     f"than this budget allows; raise --time-budget to about "
                     f"{(e.prepare_seconds / EXTRACT_SHARE + elapsed) / (1 - RESERVE):.0f}",
                 )
             )
-    cnns = [e for e in estimates if e.kind == "cnn"]
+    cnns = [e for e in estimates if e.kind is Kind.CNN]
     training = available - extracting
     fine_tune = FINE_TUNE_SHARE * training if transfers else 0.0
     training -= fine_tune
@@ -221,9 +263,8 @@ def make_plan(
     unaffordable: list[Estimate] = []
     for estimate, seconds in shares:
         planned = plan_family(estimate, seconds, max_epochs, fine_tune)
-        if isinstance(planned, str):
-            suffix = "-frozen" if estimate.kind == "transfer" else ""
-            skipped.append((estimate.name + suffix, planned))
+        if isinstance(planned, Skip):
+            skipped.append(planned)
             unaffordable.append(estimate)
         else:
             families.append(planned)
@@ -236,7 +277,7 @@ def make_plan(
         fallback = _fallback(estimates, available, max_epochs)
         if fallback is not None:
             families.append(fallback)
-            skipped = [entry for entry in skipped if not entry[0].startswith(fallback.name)]
+            skipped = [skip for skip in skipped if skip.family != fallback.name]
     return Plan(budget, tuple(families), tuple(skipped), tuple(estimates))
 
 
@@ -252,9 +293,9 @@ def _fallback(estimates: list[Estimate], available: float, max_epochs: int) -> F
     transfers = [
         e
         for e in estimates
-        if e.kind == "transfer" and e.prepare_seconds <= 0.6 * available and epochs(e) >= 5
+        if e.kind is Kind.TRANSFER and e.prepare_seconds <= 0.6 * available and epochs(e) >= 5
     ]
-    cnns = sorted((e for e in estimates if e.kind == "cnn" and epochs(e) >= 1), key=epochs)
+    cnns = sorted((e for e in estimates if e.kind is Kind.CNN and epochs(e) >= 1), key=epochs)
     chosen = transfers[0] if transfers else cnns[-1] if cnns else None
     if chosen is None:
         return None

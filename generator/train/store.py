@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 
 from ..data.images import iter_batches
-from ..data.scan import ImageRecord
 
 BatchFn = Callable[[np.ndarray], np.ndarray]
 
@@ -68,19 +67,19 @@ class ArrayStore:
     def __len__(self) -> int:
         return len(self._rows)
 
-    def missing(self, records: Iterable[ImageRecord]) -> list[ImageRecord]:
-        """Records whose content is not stored yet (each content once)."""
+    def missing(self, keys: Iterable[str]) -> list[str]:
+        """The keys (content hashes) not stored yet, each once, in order."""
         seen: set[str] = set()
         todo = []
-        for r in records:
-            if r.sha256 not in self._rows and r.sha256 not in seen:
-                seen.add(r.sha256)
-                todo.append(r)
+        for key in keys:
+            if key not in self._rows and key not in seen:
+                seen.add(key)
+                todo.append(key)
         return todo
 
     def fill(
         self,
-        records: Sequence[ImageRecord],
+        images: Sequence[tuple[str, Path]],
         image_size: int,
         compute: BatchFn | None = None,
         *,
@@ -88,17 +87,17 @@ class ArrayStore:
         on_batch: Callable[[int], None] | None = None,
         deadline: float | None = None,
     ) -> int:
-        """Store the rows of the records not stored yet: `compute` maps a uint8 image batch to
-        rows (None stores the pixels). Returns how many were added; stops past the deadline.
-        """
-        todo = self.missing(records)
+        """Store the rows of the (key, image path) pairs not stored yet: `compute` maps a
+        uint8 image batch to rows (None stores the pixels). Returns how many were added;
+        stops past the deadline."""
+        paths = dict(images)
+        todo = self.missing(key for key, _ in images)
         done = 0
         self._map = None
         with self._data.open("ab") as data, self._keys.open("a") as keys:
-            for batch in iter_batches([r.path for r in todo], image_size, batch_size):
+            for batch in iter_batches([paths[key] for key in todo], image_size, batch_size):
                 rows = batch if compute is None else compute(batch)
-                chunk = todo[done : done + len(batch)]
-                self._append(data, keys, [r.sha256 for r in chunk], rows)
+                self._append(data, keys, todo[done : done + len(batch)], rows)
                 done += len(batch)
                 if on_batch:
                     on_batch(len(batch))
@@ -120,9 +119,9 @@ class ArrayStore:
         for name in names:
             self._rows[name] = len(self._rows)
 
-    def rows(self, records: Sequence[ImageRecord]) -> np.ndarray:
-        """Row numbers of the records (all must be stored)."""
-        return np.array([self._rows[r.sha256] for r in records], dtype=np.int64)
+    def rows(self, keys: Sequence[str]) -> np.ndarray:
+        """Row numbers of the keys (all must be stored)."""
+        return np.array([self._rows[key] for key in keys], dtype=np.int64)
 
     def view(self) -> np.ndarray:
         """A read-only memory map of every stored row."""
@@ -132,14 +131,14 @@ class ArrayStore:
             )
         return self._map
 
-    def take(self, records: Sequence[ImageRecord]) -> np.ndarray:
-        """The records' rows as one in-memory array (use for small subsets)."""
-        return np.asarray(self.view()[self.rows(records)])
+    def take(self, keys: Sequence[str]) -> np.ndarray:
+        """The keys' rows as one in-memory array (use for small subsets)."""
+        return np.asarray(self.view()[self.rows(keys)])
 
 
 def batches(
     store: ArrayStore,
-    records: Sequence[ImageRecord],
+    keys: Sequence[str],
     targets: np.ndarray,
     *,
     batch_size: int,
@@ -150,7 +149,7 @@ def batches(
     """A Keras PyDataset over stored rows: one batch in memory at a time, reshuffled every
     epoch from a seeded generator (so runs repeat)."""
     keras = _keras()
-    rows = store.rows(records)
+    rows = store.rows(keys)
 
     class Rows(keras.utils.PyDataset):  # type: ignore[name-defined]
         def __init__(self) -> None:

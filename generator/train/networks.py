@@ -1,0 +1,117 @@
+"""Which networks modelgen tries: a dense head on a frozen backbone's features, and two
+convnets trained from scratch. Builders only; training is trial.py's."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from .backbones import Backbone
+from .hyperparameters import HeadConfig
+from .runtime import tensorflow
+
+
+class Sized(Protocol):
+    """What the convnet input size is chosen from: an image's width and height."""
+
+    @property
+    def width(self) -> int: ...
+
+    @property
+    def height(self) -> int: ...
+
+
+def build_head(n_features: int, n_classes: int, config: HeadConfig) -> Any:
+    keras = tensorflow().keras
+    return keras.Sequential(
+        [
+            keras.Input((n_features,)),
+            keras.layers.Dropout(config.dropout),
+            keras.layers.Dense(
+                n_classes,
+                activation="softmax",
+                dtype="float32",
+                kernel_regularizer=keras.regularizers.L2(config.l2) if config.l2 else None,
+            ),
+        ],
+        name="head",
+    )
+
+
+def build_extractor(backbone_model: Any, backbone: Backbone) -> Any:
+    """0..255 RGB in, pooled features out."""
+    keras = tensorflow().keras
+    layers: list[Any] = [keras.Input((backbone.input_size, backbone.input_size, 3))]
+    if backbone.scale_inputs:
+        layers.append(keras.layers.Rescaling(1 / 127.5, offset=-1))
+    return keras.Sequential([*layers, backbone_model], name="extractor")
+
+
+def assemble(extractor: Any, head: Any, size: int) -> Any:
+    """The exported model: image in (0..255), probabilities out."""
+    keras = tensorflow().keras
+    inputs = keras.Input((size, size, 3), name="image")
+    return keras.Model(inputs, head(extractor(inputs)), name="transfer")
+
+
+def cnn_input_size(records: Sequence[Sized]) -> int:
+    """Median short side rounded up to a multiple of 16, within 32..96: small images are not
+    blown up (a 28px image gains nothing at 64px but costs 4x), large ones stay affordable."""
+    sides = sorted(min(r.width, r.height) for r in records)
+    median = sides[len(sides) // 2] if sides else 64
+    return int(min(96, max(32, -(-median // 16) * 16)))
+
+
+def build_cnn(input_size: int, n_classes: int, dropout: float = 0.3) -> Any:
+    """The small convnet of the Keras mnist_convnet example, one block deeper for photos."""
+    keras = tensorflow().keras
+    layers = keras.layers
+    return keras.Sequential(
+        [
+            keras.Input((input_size, input_size, 3), name="image"),
+            layers.Rescaling(1 / 255),
+            layers.Conv2D(32, 3, padding="same", activation="relu"),
+            layers.MaxPooling2D(),
+            layers.Conv2D(64, 3, padding="same", activation="relu"),
+            layers.MaxPooling2D(),
+            layers.Conv2D(128, 3, padding="same", activation="relu"),
+            layers.GlobalAveragePooling2D(),
+            layers.Dropout(dropout),
+            layers.Dense(n_classes, activation="softmax", dtype="float32"),
+        ],
+        name="small_cnn",
+    )
+
+
+def build_separable_cnn(input_size: int, n_classes: int, dropout: float = 0.3) -> Any:
+    """A residual separable-convolution net after the Keras "image classification from
+    scratch" example, at a third of its width."""
+    keras = tensorflow().keras
+    layers = keras.layers
+    inputs = keras.Input((input_size, input_size, 3), name="image")
+    x = layers.Rescaling(1 / 255)(inputs)
+    x = layers.Conv2D(32, 3, strides=2, padding="same", use_bias=False)(x)
+    x = layers.BatchNormalization(momentum=0.9)(x)
+    x = layers.Activation("relu")(x)
+    previous = x
+    for width in (64, 128):
+        x = layers.SeparableConv2D(width, 3, padding="same", use_bias=False)(x)
+        x = layers.BatchNormalization(momentum=0.9)(x)
+        x = layers.Activation("relu")(x)
+        x = layers.SeparableConv2D(width, 3, padding="same", use_bias=False)(x)
+        x = layers.BatchNormalization(momentum=0.9)(x)
+        x = layers.MaxPooling2D(3, strides=2, padding="same")(x)
+        residual = layers.Conv2D(width, 1, strides=2, padding="same")(previous)
+        x = layers.add([x, residual])
+        x = layers.Activation("relu")(x)
+        previous = x
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dropout(dropout)(x)
+    outputs = layers.Dense(n_classes, activation="softmax", dtype="float32")(x)
+    return keras.Model(inputs, outputs, name="separable_cnn")
+
+
+CNN_ARCHITECTURES: dict[str, tuple[str, Callable[[int, int, float], Any]]] = {
+    "small-cnn": ("small CNN trained from scratch (Keras mnist_convnet style)", build_cnn),
+    "separable-cnn": ("residual separable CNN trained from scratch", build_separable_cnn),
+}
