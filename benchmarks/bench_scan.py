@@ -30,10 +30,12 @@ from _common import Recorder, add_common_arguments, fmt, seeds_of, stats  # noqa
 
 def child(spec: dict[str, Any]) -> None:
     """One scan in this process; prints one JSON line."""
-    from generator.data import scan_source, split_dataset
+    from generator.data import SourceOptions, scan_source, split_dataset
 
     start = time.monotonic()
-    dataset = scan_source(Path(spec["data"]), min_images_per_class=10, workers=spec["workers"])
+    dataset = scan_source(
+        SourceOptions(Path(spec["data"])), min_images_per_class=10, workers=spec["workers"]
+    )
     seconds = time.monotonic() - start
     split_dataset(dataset, seed=42, validation_fraction=0.15, test_fraction=0.15)
     usage = resource.getrusage

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
-import traceback
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
@@ -25,8 +21,8 @@ from rich.progress import (
 from rich.table import Table
 
 from . import __version__
-from .errors import InterruptedAfterWrite, ModelgenError, UsageError
-from .progress import Advance
+from .console import RichReporter, console, exit_codes, quiet_native_stderr
+from .errors import UsageError
 from .spec import (
     DEFAULT_TIME_BUDGET,
     SAMPLE,
@@ -45,82 +41,6 @@ app = typer.Typer(
     no_args_is_help=True,
     help="Build a tested, shippable image-classifier project from labelled images.",
 )
-console = Console(highlight=False)
-errors = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-class RichReporter:
-    def __init__(self, progress: Progress) -> None:
-        self.progress = progress
-
-    def info(self, message: str) -> None:
-        self.progress.console.print(escape(message))
-
-    def warn(self, message: str) -> None:
-        self.progress.console.print(f"[yellow]warning:[/] {escape(message)}")
-
-    @contextlib.contextmanager
-    def phase(self, description: str, total: float | None) -> Iterator[Advance]:
-        task = self.progress.add_task(description, total=total)
-
-        def advance(steps: float = 1, description: str | None = None) -> None:
-            label = f"{task_name}: {description}" if description else None
-            self.progress.update(task, advance=steps, description=label)
-
-        task_name = description
-        try:
-            yield advance
-        finally:
-            done = self.progress.tasks[task].completed
-            self.progress.update(task, total=done or 1, completed=done or 1)
-
-
-@contextlib.contextmanager
-def _quiet_native_stderr(enabled: bool) -> Iterator[Path | None]:
-    """Send file descriptor 2 (TensorFlow's C++ logs, warnings) to a log file."""
-    if not enabled:
-        yield None
-        return
-    from .resources import cache_dir
-
-    log = cache_dir() / "last-run.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with log.open("w") as fh:
-        os.dup2(fh.fileno(), 2)
-        try:
-            yield log
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-
-
-@contextlib.contextmanager
-def _exit_codes(verbose: bool) -> Iterator[None]:
-    try:
-        yield
-    except ModelgenError as exc:
-        errors.print(f"[red]error:[/] {escape(str(exc))}")
-        raise typer.Exit(exc.exit_code) from None
-    except InterruptedAfterWrite:
-        errors.print("[red]interrupted[/] after the project was written whole")
-        raise typer.Exit(130) from None
-    except KeyboardInterrupt:
-        errors.print(
-            "[red]interrupted[/]: the output folder was not changed (caches are kept for the "
-            "next run)"
-        )
-        raise typer.Exit(130) from None
-    except Exception as exc:
-        if verbose:
-            errors.print(traceback.format_exc())
-        errors.print(
-            f"[red]internal error:[/] {type(exc).__name__}: {escape(str(exc))} "
-            "(run again with --verbose for the traceback, and report it)"
-        )
-        raise typer.Exit(1) from None
 
 
 def _file_answers(path: Path) -> dict[str, Any]:
@@ -229,7 +149,7 @@ def new(
     """Train an image classifier and generate its project."""
     from . import prompts
 
-    with _exit_codes(verbose):
+    with exit_codes(verbose):
         given: dict[str, Any] = _file_answers(answers) if answers else {}
         flags = {
             "scenario": scenario,
@@ -286,12 +206,11 @@ def inspect(
     """Check a data source without training: counts, sizes, modes and every problem found."""
     import json
 
-    from .data import scan_source, split_dataset
+    from .data import SourceOptions, check_and_split
     from .data.changes import diff
     from .data.report import dataset_report, describe_group, grouped_notes
-    from .spec import MIN_IMAGES_PER_CLASS, TEST_FRACTION, VALIDATION_FRACTION
 
-    with _exit_codes(False):
+    with exit_codes(False):
         if report and not report.resolve().parent.is_dir():
             raise UsageError(
                 f"--report {report}: folder {report.resolve().parent} does not exist: create "
@@ -307,24 +226,17 @@ def inspect(
             SpinnerColumn(), TextColumn("{task.description}"), console=console, transient=True
         ) as progress:
             task = progress.add_task("checking images", total=None)
-            dataset = scan_source(
-                data.resolve(),
-                min_images_per_class=MIN_IMAGES_PER_CLASS,
-                label_depth=label_depth or 1,
-                path_column=path_column,
-                label_column=label_column,
-                strict=bool(strict),
+            source = SourceOptions(
+                data.resolve(), label_depth or 1, path_column, label_column, bool(strict)
+            )
+            dataset, split = check_and_split(
+                source,
+                seed=seed,
+                previous=history.splits if history else None,
                 on_progress=lambda done, total: progress.update(
                     task, description=f"checking images {done}/{total}"
                 ),
             )
-        split = split_dataset(
-            dataset,
-            seed=seed,
-            validation_fraction=VALIDATION_FRACTION,
-            test_fraction=TEST_FRACTION,
-            previous=history.splits if history else None,
-        )
         summary = dataset_report(dataset, split)
         console.print(
             f"{len(dataset.records)} images in {len(dataset.labels)} classes "
@@ -376,14 +288,13 @@ def _build(spec: Any) -> None:
         console=console,
         transient=False,
     )
-    with _quiet_native_stderr(not spec.verbose), progress:
+    with quiet_native_stderr(not spec.verbose), progress:
         result = build_project(spec, RichReporter(progress))
     t = result.training
     winner = t.winner
     console.print()
     table = Table("candidate", "settings", "val acc", "val loss", "epochs", "seconds")
-    finals = [c for c in t.leaderboard if c.stage in ("final", "fine-tuned")]
-    for c in finals:
+    for c in t.finals:
         settings = ", ".join(f"{k}={v}" for k, v in sorted(c.settings.items()))
         table.add_row(
             c.name,

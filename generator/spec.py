@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from .data.sources import SourceOptions
 from .errors import UsageError
 from .resources import default_sample
 
@@ -24,10 +25,6 @@ COMPUTE_TARGETS: dict[str, str] = {
 SAMPLE = "sample"
 DEFAULT_TIME_BUDGET = 300
 MIN_TIME_BUDGET = 10
-MIN_IMAGES_PER_CLASS = 10
-VALIDATION_FRACTION = 0.15
-TEST_FRACTION = 0.15
-DATA_FILE_SUFFIXES = (".csv", ".tsv", ".zip")
 
 
 @dataclass(frozen=True)
@@ -67,19 +64,23 @@ class ProjectSpec:
     package: str
     force: bool = False
     verbose: bool = False
-    min_images_per_class: int = MIN_IMAGES_PER_CLASS
     previous_files: tuple[dict[str, Any], ...] | None = None
     """[data] files of the modelgen.toml replayed, to say what changed."""
     previous_splits: dict[str, str] | None = None
     """content hash -> split of every image the project ever had: kept forever."""
     replay_plan: dict[str, Any] | None = None
     """[model.plan] of a modelgen.toml, with --replay-plan: trained again exactly."""
-    validation_fraction: float = VALIDATION_FRACTION
-    test_fraction: float = TEST_FRACTION
 
     @property
     def uses_sample(self) -> bool:
         return self.answers.data == SAMPLE
+
+    @property
+    def source(self) -> SourceOptions:
+        a = self.answers
+        return SourceOptions(
+            self.data_path, a.label_depth, a.path_column or None, a.label_column or None, a.strict
+        )
 
 
 def package_name(name: str) -> str:
@@ -225,26 +226,15 @@ def resolve(
     history: History | None = None,
     replay_plan: dict[str, Any] | None = None,
 ) -> ProjectSpec:
-    """Turn answers into a spec: absolute paths, package name; checks the data path exists.
+    """Turn answers into a spec: absolute paths and the package name.
 
     history: the images of the modelgen.toml replayed. When the output folder already holds
     a generated project, its own modelgen.toml is the history: a project's images keep their
     splits in every later run, whatever answers file was passed."""
     if answers.data == SAMPLE:
         data_path = default_sample()
-    else:
+    else:  # checked by the doctor (data/sources.py), the one place that reads sources
         data_path = (cwd / Path(answers.data).expanduser()).resolve()
-        if not data_path.exists():
-            raise UsageError(
-                f"data source {data_path} does not exist: pass --data with a folder that has "
-                "one sub-folder of images per label, a CSV/TSV manifest or a .zip "
-                "(or --data sample for the bundled sample)"
-            )
-        if not data_path.is_dir() and data_path.suffix.lower() not in DATA_FILE_SUFFIXES:
-            raise UsageError(
-                f"data source {data_path} is neither a folder, a .csv/.tsv manifest nor a "
-                ".zip: pass --data with one of those"
-            )
     output = answers.output or answers.name
     output_path = (cwd / Path(output).expanduser()).resolve()
     own = load_history(output_path / "modelgen.toml")

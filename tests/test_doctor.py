@@ -13,16 +13,18 @@ import os
 import stat
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
-from conftest import MakeDataset, draw_shape
+from helpers import MakeDataset, draw_shape
 from PIL import Image
 
-from generator.data import scan_source, split_dataset
+from generator.data import Dataset, SourceOptions, scan_source, split_dataset
+from generator.data.archive import extract_zip
 from generator.data.changes import diff
 from generator.data.checks import MAX_FILE_BYTES
-from generator.data.sources import extract_zip, list_manifest
+from generator.data.sources import list_manifest
 from generator.errors import DataError
 
 SPLIT = {"validation_fraction": 0.15, "test_fraction": 0.15}
@@ -44,8 +46,13 @@ def tree_state(root: Path) -> list[tuple[str, str]]:
     return sorted(found)
 
 
-def scan(root: Path, **options: object) -> object:
-    return scan_source(root, min_images_per_class=10, workers=1, **options)  # type: ignore[arg-type]
+def scan(root: Path, extract_root: Path | None = None, **options: Any) -> Dataset:
+    return scan_source(
+        SourceOptions(root, **options),
+        min_images_per_class=10,
+        workers=1,
+        extract_root=extract_root,
+    )
 
 
 def image_bytes(image: Image.Image, fmt: str, **params: object) -> bytes:
@@ -380,7 +387,7 @@ def test_broken_zips_are_refused_naming_the_member(
         extract_zip(odd, tmp_path / "cache")
     with pytest.raises(DataError, match="empty or unusable name"):
         extract_zip(_zip_of(tmp_path, {"a//b.png": payload}, "empty.zip"), tmp_path / "cache")
-    monkeypatch.setattr("generator.data.sources.MAX_ZIP_MEMBERS", 2)
+    monkeypatch.setattr("generator.data.archive.MAX_ZIP_MEMBERS", 2)
     many = _zip_of(tmp_path, {f"a/{i}.png": payload for i in range(3)}, "many.zip")
     with pytest.raises(DataError, match="holds 3 entries, over the 2 limit"):
         extract_zip(many, tmp_path / "cache")

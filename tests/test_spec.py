@@ -75,9 +75,15 @@ def test_resolve_paths(tmp_path: Path) -> None:
     assert sample.uses_sample and (sample.data_path / "sneaker").is_dir()
 
 
-def test_resolve_refuses_missing_and_file_data(tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match="does not exist"):
-        resolve(make_answers({"data": "nowhere"}), cwd=tmp_path)
-    (tmp_path / "list.txt").write_text("x")
-    with pytest.raises(UsageError, match="neither a folder, a .csv/.tsv manifest nor a .zip"):
-        resolve(make_answers({"data": "list.txt"}), cwd=tmp_path)
+def test_the_data_path_is_checked_in_one_place_the_doctor(tmp_path: Path) -> None:
+    from generator.data import check_and_split
+    from generator.errors import DataError
+
+    for data, message in (
+        ("nowhere", "does not exist"),
+        ("list.txt", "is a file modelgen cannot read as a source"),
+    ):
+        (tmp_path / "list.txt").write_text("x")
+        spec = resolve(make_answers({"data": data}), cwd=tmp_path)  # paths only: no checks
+        with pytest.raises(DataError, match=message):
+            check_and_split(spec.source, seed=0)

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import draw_shape
+from helpers import draw_shape
 from PIL import Image, ImageEnhance
 
-from generator.data import Dataset, scan_source, split_dataset
+from generator.data import Dataset, SourceOptions, scan_source, split_dataset
 from generator.data.split import Split
 
 SPLIT = {"validation_fraction": 0.15, "test_fraction": 0.15}
@@ -17,7 +17,7 @@ LABELS = ("circle", "square", "triangle")
 
 
 def scan(root: Path) -> Dataset:
-    return scan_source(root, min_images_per_class=10, workers=1)
+    return scan_source(SourceOptions(root), min_images_per_class=10, workers=1)
 
 
 def history(*splits: Split) -> dict[str, str]:

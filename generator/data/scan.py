@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import DataError
 from .checks import FileCheck, check_file
-from .sources import Entry, Note, list_source
+from .sources import Entry, Note, SourceOptions, list_source
 
 NEAR_DUPLICATE_BITS = 4  # dhash bits that may differ between near duplicates (of 64)
 NEAR_DUPLICATE_MAD = 4.0  # and their colour thumbnails' mean absolute difference (of 255)
@@ -104,22 +104,21 @@ def _checked(paths: list[Path], workers: int) -> Iterator[FileCheck]:
 
 
 def scan_source(
-    data: Path,
+    source: SourceOptions,
     *,
     min_images_per_class: int,
-    label_depth: int = 1,
-    path_column: str | None = None,
-    label_column: str | None = None,
-    strict: bool = False,
     workers: int | None = None,
     extract_root: Path | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> Dataset:
+    """Every usable image of the source, and every file that is not, with the reason; raises
+    DataError (exit 2) when the source cannot give a meaningful training set."""
+    data, strict = source.data, source.strict
     listing = list_source(
         data,
-        label_depth=label_depth,
-        path_column=path_column,
-        label_column=label_column,
+        label_depth=source.label_depth,
+        path_column=source.path_column,
+        label_column=source.label_column,
         extract_root=extract_root,
     )
     skipped: list[Skipped] = [
@@ -185,7 +184,9 @@ def scan_folder(
     on_progress: Callable[[int, int], None] | None = None,
 ) -> Dataset:
     """A folder per label (the common case; see scan_source for every option)."""
-    return scan_source(root, min_images_per_class=min_images_per_class, on_progress=on_progress)
+    return scan_source(
+        SourceOptions(root), min_images_per_class=min_images_per_class, on_progress=on_progress
+    )
 
 
 def _exact_duplicates(records: list[ImageRecord]) -> tuple[list[ImageRecord], list[Skipped]]:

@@ -7,33 +7,34 @@ is ever written inside the data source (a zip is extracted into modelgen's cache
 from __future__ import annotations
 
 import csv
-import hashlib
-import lzma
 import os
-import shutil
-import stat
-import tempfile
-import zipfile
-import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from ..errors import DataError
-from ..resources import cache_dir, inside, is_plain_relative
+from ..resources import is_plain_relative
+from .archive import extract_zip
 
 MANIFEST_SUFFIXES = (".csv", ".tsv")
 PATH_COLUMNS = ("path", "file", "filename", "file_name", "image", "image_path", "filepath")
 LABEL_COLUMNS = ("label", "class", "category", "target", "class_name")
-MAX_ZIP_BYTES = 8 * 1024**3  # uncompressed total a zip may expand to
-MAX_ZIP_RATIO = 200  # uncompressed / compressed, per member: beyond it, a zip bomb
-MAX_ZIP_MEMBERS = 500_000  # more entries than any image dataset modelgen can train on
 MAX_MANIFEST_BYTES = 256 * 1024**2
 MAX_LABEL_LENGTH = 200
-ZIP_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
 LABEL_RULE = (
     "a label is 1 to 200 characters with no control character or backslash; '/' may separate "
     "parts (as --label-depth 2 makes 'cats/black'), but no part may be empty, '.' or '..'"
 )
+
+
+@dataclass(frozen=True)
+class SourceOptions:
+    """Where the images are and how to read them."""
+
+    data: Path  # a folder of label folders, a CSV/TSV manifest, or a .zip of either
+    label_depth: int = 1  # folder sources: how many folder levels make the label
+    path_column: str | None = None  # manifest sources: None finds it by its header name
+    label_column: str | None = None
+    strict: bool = False  # unusable files are errors instead of being skipped
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,8 @@ def list_source(
     label_column: str | None = None,
     extract_root: Path | None = None,
 ) -> Listing:
+    """Every file the source names, with its label or why it cannot be used: a folder of
+    label folders, a CSV/TSV manifest, or a zip of either (extracted into the cache)."""
     if not data.exists():
         raise DataError(
             f"data source {data} does not exist: pass --data with a folder that has one "
@@ -322,129 +325,6 @@ def _sniff(text: str) -> str:
 
 
 # ---- zip ----------------------------------------------------------------------------------
-
-
-def _extract_dir(archive: Path, root: Path | None) -> Path:
-    digest = hashlib.sha256()
-    with archive.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return (root or cache_dir() / "extracted") / digest.hexdigest()[:24]
-
-
-def _member_name(archive: Path, info: zipfile.ZipInfo) -> str:
-    """The member's relative path, or DataError: absolute, climbing, empty, odd names."""
-    name = info.filename
-    plain = name.replace("\\", "/").rstrip("/")
-    pure = PurePosixPath(plain)
-    if name.startswith(("/", "\\")) or pure.is_absolute() or (plain and ":" in pure.parts[0]):
-        raise DataError(
-            f"{archive} holds an absolute path ({name}), refused: zip the folder "
-            "with relative paths"
-        )
-    if ".." in pure.parts:
-        raise DataError(
-            f"{archive} holds a path that climbs out of the archive ({name}), "
-            "refused: zip the folder with plain relative paths"
-        )
-    if not is_plain_relative(plain):
-        raise DataError(
-            f"{archive} holds a member with an empty or unusable name ({name!r}), refused: "
-            "re-create the zip from a folder of plainly named files"
-        )
-    return plain
-
-
-def _check_members(archive: Path, bundle: zipfile.ZipFile, max_bytes: int) -> list[str]:
-    """Every member's name, once the whole archive is known to be safe to extract."""
-    infos = bundle.infolist()
-    if len(infos) > MAX_ZIP_MEMBERS:
-        raise DataError(
-            f"{archive} holds {len(infos):,} entries, over the {MAX_ZIP_MEMBERS:,} limit, "
-            "refused: split it, or pass the extracted folder as --data"
-        )
-    total = 0
-    names: list[str] = []
-    seen: set[str] = set()
-    for info in infos:
-        name = _member_name(archive, info)
-        if stat.S_ISLNK(info.external_attr >> 16):
-            raise DataError(
-                f"{archive} holds a symbolic link ({name}), refused: zip the files, "
-                "not links (zip without --symlinks)"
-            )
-        if info.flag_bits & 0x1:
-            raise DataError(
-                f"{archive}: {name} is encrypted, refused: re-create the zip without a password"
-            )
-        if info.compress_type not in ZIP_METHODS:
-            raise DataError(
-                f"{archive}: {name} uses compression method {info.compress_type}, which "
-                "modelgen cannot read: re-create the zip with plain deflate compression"
-            )
-        if name in seen:
-            raise DataError(
-                f"{archive} holds two members named {name}, refused: re-create the zip "
-                "from a folder"
-            )
-        seen.add(name)
-        total += info.file_size
-        if total > max_bytes:
-            raise DataError(
-                f"{archive} expands to more than {max_bytes / 1024**3:.0f} GiB, refused: "
-                "split it, or pass the extracted folder as --data"
-            )
-        if info.compress_size and info.file_size / info.compress_size > MAX_ZIP_RATIO:
-            raise DataError(
-                f"{archive}: {name} expands {info.file_size / info.compress_size:.0f}x "
-                "(a zip bomb?), refused: extract it yourself if you trust it"
-            )
-        names.append(name)
-    return names
-
-
-def extract_zip(archive: Path, root: Path | None = None, max_bytes: int = MAX_ZIP_BYTES) -> Path:
-    """Extract into the cache (once per zip content), refusing anything unsafe or broken with
-    DataError naming the member: absolute paths, paths that climb out, empty names, symbolic
-    links, encryption, unknown compression, too many entries, a total over max_bytes,
-    bomb-like ratios, bad CRCs and corrupt data."""
-    target = _extract_dir(archive, root)
-    if target.is_dir():
-        return target
-    try:
-        bundle = zipfile.ZipFile(archive)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-        raise DataError(f"{archive} is not a readable zip ({exc}): re-create it") from None
-    with bundle:
-        names = _check_members(archive, bundle, max_bytes)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".partial-"))
-        try:
-            for info, name in zip(bundle.infolist(), names, strict=True):
-                if info.is_dir():
-                    continue
-                out = inside(staging, name)
-                out.parent.mkdir(parents=True, exist_ok=True)
-                try:
-                    with bundle.open(info) as src, out.open("wb") as dst:
-                        shutil.copyfileobj(src, dst, 1 << 20)
-                except (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError) as exc:
-                    raise DataError(
-                        f"{archive}: {name} is corrupt ({exc}): re-create the zip"
-                    ) from None
-                except (OSError, RuntimeError, NotImplementedError) as exc:
-                    if isinstance(exc, OSError) and exc.errno is not None:
-                        raise DataError(
-                            f"cannot extract {archive} into {target.parent} "
-                            f"({exc.strerror}): free disk space or set MODELGEN_CACHE_DIR"
-                        ) from None
-                    raise DataError(
-                        f"{archive}: {name} cannot be read ({exc}): re-create the zip"
-                    ) from None
-            os.replace(staging, target)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-    return target
 
 
 def _zip_content(folder: Path) -> Path:

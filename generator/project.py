@@ -1,0 +1,323 @@
+"""The generated project's files: the template context, the model, the reports, the test
+images and modelgen.toml, built from what a run measured. No training, no TensorFlow."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from dataclasses import dataclass, fields
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tomli_w
+
+from . import __version__
+from .data import Dataset, ImageRecord, Split
+from .data.checks import EXTENSIONS
+from .evaluate import Evaluation, confusion_png, top_losses
+from .export import Parity
+from .render import MANIFEST, render_tree, sha256
+from .spec import SAMPLE, ProjectSpec
+from .train import TrainResult
+from .train.families import candidate_name, describe_skip, grouped_skips
+
+MAX_TEST_IMAGES = 200  # copied into the generated project's tests
+TOP_LOSSES = 12  # most confidently wrong test images shown in the README
+THUMBNAIL = 96
+ACCURACY_TOLERANCE = 0.02
+VERSIONED = ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "numpy", "pillow")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one run measured, as the project's files report it."""
+
+    dataset: Dataset
+    split: Split
+    training: TrainResult
+    parity: Parity
+    evaluation: Evaluation
+    model: bytes  # model.onnx
+    probabilities: np.ndarray  # the ONNX model's, on the test split
+    truth: np.ndarray  # the test split's label indices
+
+
+@dataclass(frozen=True)
+class BudgetSummary:
+    seconds: int
+    used: int
+    cut: bool
+
+
+@dataclass(frozen=True)
+class ParitySummary:
+    max_abs_diff: float
+    top1_agreement: float
+
+
+@dataclass(frozen=True)
+class DataSummary:
+    images: int
+    train: int
+    validation: int
+    test: int
+    skipped: int
+
+
+@dataclass(frozen=True)
+class TemplateContext:
+    """Every value the templates use: a renamed or missing one fails type checking here,
+    not the render."""
+
+    project_name: str
+    package: str
+    distribution: str
+    labels: list[str]
+    input_size: int
+    metrics: dict[str, Any]  # Evaluation.to_dict()
+    winner: dict[str, Any]  # leaderboard rows: Candidate.leaderboard_row()
+    leaderboard: list[dict[str, Any]]
+    finals: list[dict[str, Any]]
+    trials: int
+    top_losses: list[dict[str, Any]]
+    budget: BudgetSummary
+    skipped: list[tuple[str, str]]  # (candidate names, reason), no paths of this machine
+    parity: ParitySummary
+    data: DataSummary
+    seed: int
+
+    def as_mapping(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def project_files(spec: ProjectSpec, outcome: Outcome) -> dict[str, bytes]:
+    """Every file of the generated project: rendered templates plus data files."""
+    dataset, split, training = outcome.dataset, outcome.split, outcome.training
+    labels, package = dataset.labels, spec.package
+    leaderboard = [c.leaderboard_row() for c in training.leaderboard]
+    losses, thumbnails = top_loss_files(split, labels, outcome.probabilities, outcome.truth)
+    context = TemplateContext(
+        project_name=spec.answers.name,
+        package=package,
+        distribution=package.replace("_", "-"),
+        labels=list(labels),
+        input_size=training.winner.input_size,
+        metrics=outcome.evaluation.to_dict(),
+        winner=leaderboard[0],
+        leaderboard=leaderboard,
+        finals=[c.leaderboard_row() for c in training.finals],
+        trials=len(leaderboard),
+        top_losses=losses,
+        budget=BudgetSummary(
+            spec.answers.time_budget, round(training.seconds), training.deadline_cut
+        ),
+        skipped=[(", ".join(names), reason) for names, reason in grouped_skips(training.skipped)],
+        parity=ParitySummary(outcome.parity.max_abs_diff, outcome.parity.top1_agreement),
+        data=DataSummary(
+            len(dataset.records),
+            len(split.train),
+            len(split.validation),
+            len(split.test),
+            len(dataset.skipped),
+        ),
+        seed=spec.answers.seed,
+    )
+    files = render_tree("image_classification", context.as_mapping())
+    files[f"src/{package}/model.onnx"] = outcome.model
+    files["reports/confusion_matrix.png"] = confusion_png(outcome.evaluation)
+    files |= thumbnails
+    files[f"src/{package}/metadata.json"] = _json(
+        {"labels": list(labels), "input_size": training.winner.input_size}
+    )
+    files |= _test_images(outcome)
+    report = {
+        "test": context.metrics,
+        "parity": {
+            "max_abs_diff": context.parity.max_abs_diff,
+            "top1_agreement": context.parity.top1_agreement,
+            "images": outcome.parity.images,
+        },
+        "leaderboard": leaderboard,
+        "top_losses": losses,
+        "training_seconds": round(training.seconds, 1),
+        "time_budget": spec.answers.time_budget,
+        "budget_cut_training_short": training.deadline_cut,
+        "compute": training.compute.describe(),
+    }
+    files["reports/metrics.json"] = _json(report)
+    generated = {rel: sha256(content) for rel, content in sorted(files.items())}
+    files[MANIFEST] = _modelgen_toml(spec, outcome, report, generated)
+    return files
+
+
+def _test_images(outcome: Outcome) -> dict[str, bytes]:
+    """Held-out images for the project's own tests, with what the model said of them."""
+    split, labels, probabilities = outcome.split, outcome.dataset.labels, outcome.probabilities
+    chosen = _test_subset(split, labels)
+    images = []
+    files = {}
+    for i in chosen:
+        record = split.test[i]
+        best = int(np.argmax(probabilities[i]))
+        images.append(
+            {
+                "path": _copied_name(record),
+                "label": record.label,
+                "predicted": labels[best],
+                "score": round(float(probabilities[i][best]), 6),
+            }
+        )
+        files[f"tests/data/{_copied_name(record)}"] = record.path.read_bytes()
+    accuracy = float(np.mean([item["label"] == item["predicted"] for item in images]))
+    files["tests/data/expected.json"] = _json(
+        {
+            "labels": list(labels),
+            "accuracy": round(accuracy, 6),
+            "tolerance": ACCURACY_TOLERANCE,
+            "images": images,
+        }
+    )
+    return files
+
+
+def _test_subset(split: Split, labels: tuple[str, ...]) -> list[int]:
+    """Indices of the test images copied into the project: all, or a per-class round robin."""
+    by_label = {
+        label: [i for i, r in enumerate(split.test) if r.label == label] for label in labels
+    }
+    chosen: list[int] = []
+    while len(chosen) < min(MAX_TEST_IMAGES, len(split.test)):
+        for label in labels:
+            if by_label[label] and len(chosen) < MAX_TEST_IMAGES:
+                chosen.append(by_label[label].pop(0))
+    return sorted(chosen)
+
+
+def _thumbnail(record: ImageRecord) -> bytes:
+    from PIL import Image
+
+    from .data.images import decode, to_rgb
+
+    image = to_rgb(decode(record.path.read_bytes()))
+    image.thumbnail((THUMBNAIL, THUMBNAIL), Image.Resampling.BILINEAR)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _loss_name(rank: int, record: ImageRecord) -> str:
+    return f"reports/top-losses/{rank:02d}-{record.sha256[:12]}.png"
+
+
+def top_loss_files(
+    split: Split, labels: tuple[str, ...], probabilities: np.ndarray, truth: np.ndarray
+) -> tuple[list[dict[str, Any]], dict[str, bytes]]:
+    """The most confidently wrong test images (where the model is surest and wrong): their
+    rows for the README and report, and their thumbnails."""
+    rows = []
+    thumbnails = {}
+    for rank, i in enumerate(top_losses(probabilities, truth, TOP_LOSSES), start=1):
+        record = split.test[i]
+        predicted = int(np.argmax(probabilities[i]))
+        thumbnails[_loss_name(rank, record)] = _thumbnail(record)
+        rows.append(
+            {
+                "image": _loss_name(rank, record),
+                "source": record.relpath,
+                "label": record.label,
+                "predicted": labels[predicted],
+                "confidence": round(float(probabilities[i][predicted]), 4),
+                "label_probability": round(float(probabilities[i][truth[i]]), 4),
+            }
+        )
+    return rows, thumbnails
+
+
+def _copied_name(record: ImageRecord) -> str:
+    """Named by content and format only: labels and source paths are data, never paths."""
+    return f"images/{record.sha256[:16]}{EXTENSIONS.get(record.format, ('.img',))[0]}"
+
+
+def _json(value: Any) -> bytes:
+    return (json.dumps(value, indent=2, sort_keys=False) + "\n").encode("utf-8")
+
+
+def _versions() -> dict[str, str]:
+    found = {"modelgen": __version__}
+    for name in VERSIONED:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def _modelgen_toml(
+    spec: ProjectSpec, outcome: Outcome, report: dict[str, Any], generated: dict[str, str]
+) -> bytes:
+    """Answers (paths relative to the project, so the file replays from anywhere), data
+    fingerprint with every image's split (and the splits of images no longer there, so an
+    image keeps its split if it comes back), the plan, versions, results, and the hash of
+    every generated file (what --force may replace)."""
+    dataset, split, training = outcome.dataset, outcome.split, outcome.training
+    answers = spec.answers.to_dict()
+    answers["output"] = "."
+    if spec.answers.data != SAMPLE:
+        answers["data"] = Path(os.path.relpath(spec.data_path, spec.output_path)).as_posix()
+    split_of = split.split_of()
+    current = {r.sha256 for r in dataset.records}
+    former = [
+        {"sha256": sha, "split": name}
+        for sha, name in sorted((spec.previous_splits or {}).items())
+        if sha not in current
+    ]
+    document = {
+        "answers": answers,
+        "data": {
+            "fingerprint": dataset.fingerprint,
+            "counts": dataset.counts,
+            "split": split.sizes(),
+            "source": dataset.kind,
+            "skipped": [{"path": s.relpath, "reason": s.reason} for s in dataset.skipped],
+            "notes": [str(note) for note in dataset.notes],
+            "warnings": list(dataset.warnings),
+            "near_duplicate_groups": dataset.near_duplicate_groups,
+            "files": [
+                {
+                    "path": r.relpath,
+                    "label": r.label,
+                    "sha256": r.sha256,
+                    "split": split_of[r.relpath],
+                }
+                for r in sorted(dataset.records, key=lambda r: r.relpath)
+            ],
+            "former": former,
+        },
+        "model": {
+            "winner": training.winner.name,
+            "input_size": training.winner.input_size,
+            "leaderboard": report["leaderboard"],
+            "skipped": [
+                {
+                    "candidate": candidate_name(s.family, s.kind),
+                    "cause": s.cause.value,
+                    "reason": describe_skip(s),
+                }
+                for s in training.skipped
+            ],
+            "plan": training.plan.to_dict(),
+        },
+        "metrics": {
+            "test": {
+                k: report["test"][k]
+                for k in ("accuracy", "macro_accuracy", "log_loss", "top_k_accuracy", "support")
+            },
+            "parity": report["parity"],
+        },
+        "versions": _versions(),
+        "generated": {"files": generated},
+    }
+    return tomli_w.dumps(document).encode("utf-8")
