@@ -1,14 +1,7 @@
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
-from collections.abc import Callable
-from pathlib import Path
-
-import numpy as np
-import pytest
-from PIL import Image, ImageDraw
 
 # Keras reads KERAS_HOME once, at import: point it at an empty folder before any test imports it.
 os.environ["KERAS_HOME"] = tempfile.mkdtemp(prefix="modelgen-tests-keras-")
@@ -16,9 +9,15 @@ os.environ["KERAS_HOME"] = tempfile.mkdtemp(prefix="modelgen-tests-keras-")
 # and never downloads weights: the offline paths are the ones tested, on any network.
 os.environ["MODELGEN_CACHE_DIR"] = tempfile.mkdtemp(prefix="modelgen-tests-cache-")
 os.environ["MODELGEN_OFFLINE"] = "1"
-REPO = Path(__file__).resolve().parent.parent
+
+import shutil  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from helpers import SHARED_WEIGHTS, MakeDataset, draw_shape  # noqa: E402
+
 collect_ignore = ["golden"]  # rendered templates: compared as files, not run
-SHARED_WEIGHTS = REPO.parent / "shared" / "weights" / "mobilenet_v2_1.0_no_top.h5"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -33,29 +32,6 @@ def _isolated_caches(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pyte
     monkeypatch.setenv("MODELGEN_CACHE_DIR", str(tmp_path_factory.mktemp("modelgen-cache")))
     yield
     shutil.rmtree(Path(os.environ["KERAS_HOME"]) / "models", ignore_errors=True)
-
-
-def draw_shape(shape: str, size: int, rng: np.random.Generator) -> Image.Image:
-    """A coloured shape on a noisy background: easy for a small CNN, no downloads needed."""
-    background = rng.integers(0, 90, size=(size, size, 3), dtype=np.uint8)
-    image = Image.fromarray(background)
-    draw = ImageDraw.Draw(image)
-    colour = tuple(int(c) for c in rng.integers(150, 256, size=3))
-    margin = int(rng.integers(2, size // 5))
-    box = (margin, margin, size - margin, size - margin)
-    if shape == "circle":
-        draw.ellipse(box, fill=colour)
-    elif shape == "square":
-        draw.rectangle(box, fill=colour)
-    else:
-        draw.polygon(
-            [(size // 2, margin), (margin, size - margin), (size - margin, size - margin)],
-            fill=colour,
-        )
-    return image
-
-
-MakeDataset = Callable[..., Path]
 
 
 @pytest.fixture
@@ -82,9 +58,3 @@ def shared_weights() -> Path:
     if not SHARED_WEIGHTS.is_file():
         pytest.skip("the stand-in MobileNetV2 weights (../shared/weights) are not here")
     return SHARED_WEIGHTS
-
-
-def tf_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    return env

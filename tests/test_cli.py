@@ -1,17 +1,44 @@
-"""The command as a user runs it: no terminal, bad inputs, exit codes and messages."""
+"""The command as a user runs it: no terminal, bad inputs, exit codes and messages.
+
+Cases that end before training run in-process with typer's CliRunner (no terminal there
+either); those that load TensorFlow or need signals run as real processes."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import tomli_w
-from conftest import MakeDataset, tf_env
+from helpers import MakeDataset, tf_env
+from typer.testing import CliRunner
+
+from generator.cli import app
 
 
-def modelgen(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+@dataclass(frozen=True)
+class Done:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def modelgen(*args: str, cwd: Path) -> Done:
+    """The command in this process, run from cwd, with no terminal and no input."""
+    previous = Path.cwd()
+    os.chdir(cwd)
+    try:
+        result = CliRunner().invoke(app, list(args), catch_exceptions=False)
+    finally:
+        os.chdir(previous)
+    return Done(result.exit_code, result.stdout, result.stderr)
+
+
+def modelgen_process(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """The command as a separate process, as a user's shell starts it."""
     return subprocess.run(
         [sys.executable, "-m", "generator", *args],
         cwd=cwd,
@@ -28,7 +55,7 @@ def one_line(stderr: str) -> str:
 
 
 def test_no_terminal_and_missing_answers_exits_2_naming_flags(tmp_path: Path) -> None:
-    done = modelgen("new", "--name", "x", cwd=tmp_path)
+    done = modelgen_process("new", "--name", "x", cwd=tmp_path)
     assert done.returncode == 2
     message = one_line(done.stderr)
     assert "no terminal" in message and "--data" in message and "--yes" in message
@@ -96,7 +123,8 @@ def test_weights_imagenet_offline_exits_2_with_where_to_put_the_file(
     tmp_path: Path, make_dataset: MakeDataset
 ) -> None:
     root = make_dataset()
-    done = modelgen("new", "--yes", "--data", str(root), "--weights", "imagenet", cwd=tmp_path)
+    args = ("new", "--yes", "--data", str(root), "--weights", "imagenet")
+    done = modelgen_process(*args, cwd=tmp_path)
     assert done.returncode == 2, done.stderr
     message = one_line(done.stderr)
     assert "ImageNet weights for mobilenet_v2 could not be loaded" in message

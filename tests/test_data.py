@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import MakeDataset
+from helpers import MakeDataset
 from PIL import Image
 
 from generator.data import preprocess, scan_folder, split_dataset

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tomli_w
-from conftest import draw_shape, tf_env
+from helpers import draw_shape, tf_env
 
 pytestmark = pytest.mark.slow
 

@@ -10,8 +10,8 @@ from types import ModuleType
 
 import numpy as np
 import pytest
+from helpers import GOLDEN_CONTEXT
 from PIL import Image
-from test_render import CONTEXT
 
 from generator.data import preprocess
 from generator.render import render_tree
@@ -19,7 +19,7 @@ from generator.render import render_tree
 
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
-    files = render_tree("image_classification", CONTEXT)
+    files = render_tree("image_classification", GOLDEN_CONTEXT.as_mapping())
     path = Path(tmp_path_factory.mktemp("lib")) / "classifier.py"
     path.write_bytes(files["src/shapes_demo/classifier.py"])
     spec = importlib.util.spec_from_file_location("generated_classifier", path)

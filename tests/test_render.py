@@ -2,70 +2,20 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any
 
 import black
 import pytest
 import tomli_w
+from helpers import GOLDEN_CONTEXT
 
 from generator.errors import OutputError, RenderError
 from generator.render import BLACK_MODE, check_output, render_tree, sha256, write_project
 
 GOLDEN = Path(__file__).parent / "golden" / "image_classification"
 
-WINNER_ROW = {
-    "candidate": "small-cnn",
-    "stage": "final",
-    "settings": {"dropout": 0.25, "learning_rate": 0.001},
-    "val_accuracy": 0.95,
-    "val_loss": 0.2,
-    "epochs": 12,
-    "seconds": 4.2,
-}
-CONTEXT: dict[str, Any] = {
-    "project_name": "Shapes demo",
-    "package": "shapes_demo",
-    "distribution": "shapes-demo",
-    "labels": ["circle", "square", "t-shirt/top"],
-    "input_size": 32,
-    "metrics": {
-        "accuracy": 0.9,
-        "macro_accuracy": 0.8889,
-        "log_loss": 0.3012,
-        "support": 10,
-        "labels": ["circle", "square", "t-shirt/top"],
-        "per_class": {
-            "circle": {"precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 4},
-            "square": {"precision": 0.75, "recall": 1.0, "f1": 0.8571, "support": 3},
-            "t-shirt/top": {"precision": 1.0, "recall": 0.6667, "f1": 0.8, "support": 3},
-        },
-        "confusion_matrix": [[4, 0, 0], [0, 3, 0], [0, 1, 2]],
-        "top_k_accuracy": {"top_2": 1.0},
-    },
-    "winner": {"candidate": "small-cnn", "description": "small CNN trained from scratch"},
-    "leaderboard": [WINNER_ROW],
-    "finals": [WINNER_ROW],
-    "trials": 5,
-    "top_losses": [
-        {
-            "image": "reports/top-losses/01-0123456789ab.png",
-            "source": "t-shirt/top/img7.png",
-            "label": "t-shirt/top",
-            "predicted": "square",
-            "confidence": 0.81,
-            "label_probability": 0.1,
-        }
-    ],
-    "budget": {"seconds": 300, "used": 41, "cut": False},
-    "skipped": [["mobilenet_v2-frozen", "pretrained weights turned off (--weights none)"]],
-    "parity": {"max_abs_diff": 3.1e-7, "top1_agreement": 1.0},
-    "data": {"images": 60, "train": 40, "validation": 10, "test": 10, "skipped": 1},
-    "seed": 42,
-}
-
 
 def test_rendered_project_matches_golden_files(request: pytest.FixtureRequest) -> None:
-    files = render_tree("image_classification", CONTEXT)
+    files = render_tree("image_classification", GOLDEN_CONTEXT.as_mapping())
     if request.config.getoption("--update-golden"):
         for rel, content in files.items():
             (GOLDEN / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -87,7 +37,7 @@ def test_rendered_project_matches_golden_files(request: pytest.FixtureRequest) -
 
 
 def test_rendered_python_is_black_formatted_and_compiles() -> None:
-    files = render_tree("image_classification", CONTEXT)
+    files = render_tree("image_classification", GOLDEN_CONTEXT.as_mapping())
     python = {rel: content.decode() for rel, content in files.items() if rel.endswith(".py")}
     assert "src/shapes_demo/classifier.py" in python
     for rel, source in python.items():
@@ -96,14 +46,17 @@ def test_rendered_python_is_black_formatted_and_compiles() -> None:
 
 
 def test_rendering_is_deterministic() -> None:
-    assert render_tree("image_classification", CONTEXT) == render_tree(
-        "image_classification", CONTEXT
+    assert render_tree("image_classification", GOLDEN_CONTEXT.as_mapping()) == render_tree(
+        "image_classification", GOLDEN_CONTEXT.as_mapping()
     )
 
 
 def test_missing_template_variable_is_an_error() -> None:
     with pytest.raises(RenderError, match="failed to render.*undefined"):
-        render_tree("image_classification", {k: v for k, v in CONTEXT.items() if k != "labels"})
+        render_tree(
+            "image_classification",
+            {k: v for k, v in GOLDEN_CONTEXT.as_mapping().items() if k != "labels"},
+        )
 
 
 def test_invalid_python_names_the_template(tmp_path: Path) -> None:
@@ -209,19 +162,22 @@ def test_output_that_is_a_file(tmp_path: Path) -> None:
 
 
 def test_skipped_candidates_are_grouped_by_reason_without_local_paths() -> None:
-    from generator.pipeline import _grouped
+    from generator.train.families import Kind, Skip, SkipCause, grouped_skips
 
-    missing = "ImageNet weights for {} are not available (offline); put {} in /home/me/.keras"
-    grouped = _grouped(
+    offline = "download failed: [Errno -2] Name or service not known"
+    grouped = grouped_skips(
         (
-            ("mobilenet_v2-frozen", missing.format("mobilenet_v2", "a.h5")),
-            ("resnet50_v2-frozen", missing.format("resnet50_v2", "b.h5")),
-            ("separable-cnn", "budgets under 30s try only the cheapest candidates"),
+            Skip("mobilenet_v2", Kind.TRANSFER, SkipCause.NO_WEIGHTS, offline),
+            Skip("resnet50_v2", Kind.TRANSFER, SkipCause.NO_WEIGHTS, offline),
+            Skip("separable-cnn", Kind.CNN, SkipCause.SMALL_BUDGET),
         )
     )
     assert grouped == [
-        ["mobilenet_v2-frozen, resnet50_v2-frozen", "ImageNet weights are not available (offline)"],
-        ["separable-cnn", "budgets under 30s try only the cheapest candidates"],
+        (
+            ["mobilenet_v2-frozen", "resnet50_v2-frozen"],
+            f"ImageNet weights are not available ({offline})",
+        ),
+        (["separable-cnn"], "budgets under 30s try only the cheapest candidates"),
     ]
 
 
@@ -253,7 +209,7 @@ def tree_of(root: Path) -> dict[str, bytes]:
 
 def test_copied_test_images_are_named_by_content_never_by_label_or_path() -> None:
     from generator.data import ImageRecord
-    from generator.pipeline import _copied_name
+    from generator.project import _copied_name
 
     hostile = ImageRecord(
         Path("/data/../../x.png"), "../../x.png", "../../escaped", "ab" * 32, 20, 20, "RGB", "PNG"

@@ -1,0 +1,94 @@
+"""What the tests share: synthetic images, the golden template context, paths and the
+environment for child processes. Fixtures live in conftest.py; everything else here."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from generator.project import BudgetSummary, DataSummary, ParitySummary, TemplateContext
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_WEIGHTS = REPO.parent / "shared" / "weights" / "mobilenet_v2_1.0_no_top.h5"
+MakeDataset = Callable[..., Path]
+
+
+def draw_shape(shape: str, size: int, rng: np.random.Generator) -> Image.Image:
+    """A coloured shape on a noisy background: easy for a small CNN, no downloads needed."""
+    background = rng.integers(0, 90, size=(size, size, 3), dtype=np.uint8)
+    image = Image.fromarray(background)
+    draw = ImageDraw.Draw(image)
+    colour = tuple(int(c) for c in rng.integers(150, 256, size=3))
+    margin = int(rng.integers(2, size // 5))
+    box = (margin, margin, size - margin, size - margin)
+    if shape == "circle":
+        draw.ellipse(box, fill=colour)
+    elif shape == "square":
+        draw.rectangle(box, fill=colour)
+    else:
+        draw.polygon(
+            [(size // 2, margin), (margin, size - margin), (size - margin, size - margin)],
+            fill=colour,
+        )
+    return image
+
+
+def tf_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    return env
+
+
+WINNER_ROW = {
+    "candidate": "small-cnn",
+    "stage": "final",
+    "settings": {"dropout": 0.25, "learning_rate": 0.001},
+    "val_accuracy": 0.95,
+    "val_loss": 0.2,
+    "epochs": 12,
+    "seconds": 4.2,
+}
+GOLDEN_CONTEXT = TemplateContext(
+    project_name="Shapes demo",
+    package="shapes_demo",
+    distribution="shapes-demo",
+    labels=["circle", "square", "t-shirt/top"],
+    input_size=32,
+    metrics={
+        "accuracy": 0.9,
+        "macro_accuracy": 0.8889,
+        "log_loss": 0.3012,
+        "support": 10,
+        "labels": ["circle", "square", "t-shirt/top"],
+        "per_class": {
+            "circle": {"precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 4},
+            "square": {"precision": 0.75, "recall": 1.0, "f1": 0.8571, "support": 3},
+            "t-shirt/top": {"precision": 1.0, "recall": 0.6667, "f1": 0.8, "support": 3},
+        },
+        "confusion_matrix": [[4, 0, 0], [0, 3, 0], [0, 1, 2]],
+        "top_k_accuracy": {"top_2": 1.0},
+    },
+    winner={"candidate": "small-cnn", "description": "small CNN trained from scratch"},
+    leaderboard=[WINNER_ROW],
+    finals=[WINNER_ROW],
+    trials=5,
+    top_losses=[
+        {
+            "image": "reports/top-losses/01-0123456789ab.png",
+            "source": "t-shirt/top/img7.png",
+            "label": "t-shirt/top",
+            "predicted": "square",
+            "confidence": 0.81,
+            "label_probability": 0.1,
+        }
+    ],
+    budget=BudgetSummary(seconds=300, used=41, cut=False),
+    skipped=[("mobilenet_v2-frozen", "pretrained weights turned off (--weights none)")],
+    parity=ParitySummary(max_abs_diff=3.1e-7, top1_agreement=1.0),
+    data=DataSummary(images=60, train=40, validation=10, test=10, skipped=1),
+    seed=42,
+)
