@@ -144,7 +144,12 @@ def new(
             "files are replaced, files you added are never touched."
         ),
     ] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show TensorFlow logs.")] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose", "-v", help="Show TensorFlow logs, tracebacks and the time per phase."
+        ),
+    ] = False,
 ) -> None:
     """Train an image classifier and generate its project."""
     from . import prompts
@@ -288,8 +293,11 @@ def _build(spec: Any) -> None:
         console=console,
         transient=False,
     )
+    reporter = RichReporter(progress)
     with quiet_native_stderr(not spec.verbose), progress:
-        result = build_project(spec, RichReporter(progress))
+        result = build_project(spec, reporter)
+    if spec.verbose:
+        _say_fixed_costs(reporter.seconds)
     t = result.training
     winner = t.winner
     console.print()
@@ -338,6 +346,17 @@ def _build(spec: Any) -> None:
     console.print("Next:")
     console.print(f'  cd {shown} && pip install -e ".[test]" && pytest', markup=False)
     console.print(f"  python -m {spec.package} IMAGE --top-k 3", markup=False)
+
+
+def _say_fixed_costs(phases: dict[str, float]) -> None:
+    """--verbose: where the wall time went, TensorFlow's import first."""
+    from .train.runtime import IMPORT_SECONDS
+
+    console.print("Time per phase (wall seconds):")
+    if IMPORT_SECONDS:
+        console.print(f"  importing TensorFlow: {IMPORT_SECONDS[0]:.1f}", markup=False)
+    for name, seconds in phases.items():
+        console.print(f"  {name}: {seconds:.1f}", markup=False)
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import time
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +28,7 @@ class RichReporter:
 
     def __init__(self, progress: Progress) -> None:
         self.progress = progress
+        self.seconds: dict[str, float] = {}  # wall time per phase, for --verbose
 
     def info(self, message: str) -> None:
         self.progress.console.print(escape(message))
@@ -43,9 +45,13 @@ class RichReporter:
             self.progress.update(task, advance=steps, description=label)
 
         task_name = description
+        start = time.monotonic()
         try:
             yield advance
         finally:
+            self.seconds[description] = self.seconds.get(description, 0.0) + (
+                time.monotonic() - start
+            )
             done = self.progress.tasks[task].completed
             self.progress.update(task, total=done or 1, completed=done or 1)
 

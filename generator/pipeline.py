@@ -44,7 +44,9 @@ def build_project(spec: ProjectSpec, reporter: Reporter | None = None) -> BuildR
     """Check and split the data, train within the budget (or replay a recorded plan), export
     to ONNX and prove parity, evaluate on the test split, and write the project whole."""
     reporter = reporter or NullReporter()
-    plan = _replay_plan(spec)
+    plan = replay_plan(spec)
+    if plan is not None and (spec.replay_plan or {}).get("cut_short"):
+        reporter.warn(CUT_SHORT)
     check_output(spec.output_path, force=spec.force, sources=[spec.data_path])
     dataset, split = _check_data(spec, reporter)
     check_output(spec.output_path, force=spec.force, sources=data_sources(dataset, spec))
@@ -71,7 +73,8 @@ def build_project(spec: ProjectSpec, reporter: Reporter | None = None) -> BuildR
     outcome = Outcome(
         dataset, split, training, parity, evaluation, model_bytes, probabilities, truth
     )
-    written = write_project(project_files(spec, outcome), spec.output_path, force=spec.force)
+    with reporter.phase("writing the project", total=None):
+        written = write_project(project_files(spec, outcome), spec.output_path, force=spec.force)
     return BuildResult(spec.output_path, dataset, split, training, parity, evaluation, written)
 
 
@@ -108,7 +111,15 @@ def data_sources(dataset: Dataset, spec: ProjectSpec) -> list[Path]:
     return sources
 
 
-def _replay_plan(spec: ProjectSpec) -> Plan | None:
+CUT_SHORT = (
+    "the recorded run was cut short by its time budget, so it trained less than its plan; the "
+    "replay trains the whole plan, and its model will differ from the recorded one (replays "
+    "of this plan give identical models)"
+)
+
+
+def replay_plan(spec: ProjectSpec) -> Plan | None:
+    """The recorded plan --replay-plan asked for (UsageError when it cannot be read)."""
     if spec.replay_plan is None:
         return None
     try:

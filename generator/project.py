@@ -308,7 +308,7 @@ def _modelgen_toml(
                 }
                 for s in training.skipped
             ],
-            "plan": training.plan.to_dict(),
+            "plan": training.plan.to_dict() | {"cut_short": training.deadline_cut},
         },
         "metrics": {
             "test": {

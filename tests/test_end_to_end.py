@@ -196,9 +196,12 @@ def test_a_replayed_plan_gives_a_byte_identical_transfer_model(
     cold = generate(data, tmp_path / "cold", *replay)
     assert cold.returncode == 0, cold.stdout + cold.stderr
     assert_same_model(tmp_path / "one", tmp_path / "cold")
-    warmed = generate(data, tmp_path / "warm", *replay, cache=warm)  # features cached
+    warmed = generate(data, tmp_path / "warm", *replay, "--verbose", cache=warm)  # cached
     assert warmed.returncode == 0, warmed.stdout + warmed.stderr
     assert "features reused" in warmed.stdout
+    phases = " ".join(warmed.stdout.split())
+    assert "Time per phase (wall seconds): importing TensorFlow:" in phases
+    assert "checking images:" in phases and "writing the project:" in phases
     assert_same_model(tmp_path / "one", tmp_path / "warm")
 
 

@@ -6,6 +6,7 @@ import pytest
 
 from generator.errors import UsageError
 from generator.spec import Answers, load_answers_file, make_answers, package_name, resolve
+from generator.train.families import Kind
 
 
 @pytest.mark.parametrize(
@@ -87,3 +88,16 @@ def test_the_data_path_is_checked_in_one_place_the_doctor(tmp_path: Path) -> Non
         spec = resolve(make_answers({"data": data}), cwd=tmp_path)  # paths only: no checks
         with pytest.raises(DataError, match=message):
             check_and_split(spec.source, seed=0)
+
+
+def test_a_replayed_plan_is_read_and_a_broken_one_named(tmp_path: Path) -> None:
+    from generator.pipeline import replay_plan
+
+    family = {"name": "small-cnn", "kind": "cnn", "configs": 1, "final_epochs": 5}
+    spec = resolve(make_answers({}), cwd=tmp_path, replay_plan={"families": [family]})
+    plan = replay_plan(spec)
+    assert plan is not None and plan.names(Kind.CNN) == ("small-cnn",)
+    broken = resolve(make_answers({}), cwd=tmp_path, replay_plan={"families": [{"kind": "x"}]})
+    with pytest.raises(UsageError, match=r"\[model.plan\]\) cannot be replayed: family 1"):
+        replay_plan(broken)
+    assert replay_plan(resolve(make_answers({}), cwd=tmp_path)) is None

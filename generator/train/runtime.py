@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ComputeError
+
+IMPORT_SECONDS: list[float] = []  # how long the first `import tensorflow` took, once known
 
 
 def tensorflow() -> Any:
     """Import TensorFlow quietly (its import costs seconds; only training needs it)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    start = time.perf_counter()
     import tensorflow as tf
+
+    if not IMPORT_SECONDS:
+        IMPORT_SECONDS.append(time.perf_counter() - start)
 
     tf.get_logger().setLevel(logging.ERROR)
     logging.getLogger("absl").setLevel(logging.ERROR)
