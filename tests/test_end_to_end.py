@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -238,3 +239,32 @@ def test_generated_tests_pass_in_a_clean_venv_without_tensorflow(
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert " passed" in run.stdout and "failed" not in run.stdout
+
+
+def test_force_regenerates_a_project_in_place_keeping_splits_and_the_users_files(
+    projects: tuple[Path, Path, str], tmp_path: Path
+) -> None:
+    one, _, _ = projects
+    project = tmp_path / "project"
+    shutil.copytree(one, project)
+    (project / "NOTES.md").write_text("mine\n")
+    (project / "README.md").write_text("edited\n")
+    before = tomllib.loads((project / "modelgen.toml").read_text())
+    data = (one / before["answers"]["data"]).resolve()  # the copy moved; the data did not
+    again = generate(
+        data,
+        project,
+        "--answers",
+        str(project / "modelgen.toml"),
+        "--replay-plan",
+        "--force",
+    )
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert (project / "NOTES.md").read_text() == "mine\n"  # never generated: untouched
+    assert (project / "README.md").read_text() != "edited\n"  # generated: replaced
+    after = tomllib.loads((project / "modelgen.toml").read_text())
+    assert after["data"]["files"] == before["data"]["files"]  # every split kept
+    assert (project / "src/shapes/model.onnx").read_bytes() == (
+        one / "src/shapes/model.onnx"
+    ).read_bytes()
+    assert "no change since the last run" in again.stdout
