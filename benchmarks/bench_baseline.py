@@ -37,7 +37,16 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, Recorder, add_common_arguments, count, fmt, seeds_of, stats  # noqa: E402
+from _common import (  # noqa: E402
+    REPO,
+    Recorder,
+    add_common_arguments,
+    count,
+    fmt,
+    mnist_convnet_model,
+    seeds_of,
+    stats,
+)
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 FASHION_NAMES = ("t-shirt", "trouser", "pullover", "dress", "coat")
@@ -180,20 +189,7 @@ def run_keras(folder: Path, held: list[tuple[Path, str]], budget: float, seed: i
     y = np.array([labels.index(p.parent.name) for p in paths])
     order = np.random.default_rng(seed).permutation(len(x))  # validation_split takes the tail
     x, y = x[order], y[order]
-    model = keras.Sequential(
-        [
-            keras.Input(x.shape[1:]),
-            keras.layers.Rescaling(1 / 255),
-            keras.layers.Conv2D(32, kernel_size=(3, 3), activation="relu"),
-            keras.layers.MaxPooling2D(pool_size=(2, 2)),
-            keras.layers.Conv2D(64, kernel_size=(3, 3), activation="relu"),
-            keras.layers.MaxPooling2D(pool_size=(2, 2)),
-            keras.layers.Flatten(),
-            keras.layers.Dropout(0.5),
-            keras.layers.Dense(len(labels), activation="softmax"),
-        ]
-    )
-    model.compile(loss="sparse_categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
+    model = mnist_convnet_model(x.shape[1:], len(labels))
 
     class Budget(keras.callbacks.Callback):  # type: ignore[misc]
         def __init__(self) -> None:

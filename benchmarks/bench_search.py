@@ -46,6 +46,7 @@ from _common import (  # noqa: E402
     add_common_arguments,
     count,
     fmt,
+    mnist_convnet_model,
     seeds_of,
     stats,
     trained_families,
@@ -195,24 +196,10 @@ def mnist_convnet(
 ) -> list[tuple[float, float, float]]:
     """keras.io/examples/vision/mnist_convnet, unchanged but for RGB input and our classes
     (it holds out 10% of its training images itself, as the example does)."""
-    keras = tensorflow().keras
     seed_everything(seed)
     arrays = _arrays(split, labels, size)
     x_train, y_train = arrays[:2]
-    model = keras.Sequential(
-        [
-            keras.Input((size, size, 3)),
-            keras.layers.Rescaling(1 / 255),
-            keras.layers.Conv2D(32, kernel_size=(3, 3), activation="relu"),
-            keras.layers.MaxPooling2D(pool_size=(2, 2)),
-            keras.layers.Conv2D(64, kernel_size=(3, 3), activation="relu"),
-            keras.layers.MaxPooling2D(pool_size=(2, 2)),
-            keras.layers.Flatten(),
-            keras.layers.Dropout(0.5),
-            keras.layers.Dense(len(labels), activation="softmax"),
-        ]
-    )
-    model.compile(loss="sparse_categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
+    model = mnist_convnet_model((size, size, 3), len(labels))
     curve = accuracy_curve(arrays)
     model.fit(
         x_train,
