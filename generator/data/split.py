@@ -62,8 +62,7 @@ def split_dataset(
     groups: dict[str, list[ImageRecord]] = {}
     for r in dataset.records:
         groups.setdefault(r.split_key or r.sha256, []).append(r)
-    assigned: dict[str, str] = {}  # relpath -> split
-    pinned: set[str] = set()  # relpaths whose split is history, never moved
+    assigned: dict[str, str] = {}  # relpath -> split, for groups with old members
     free: dict[str, str] = {}  # group key -> split, for groups without old members
     for key, members in groups.items():
         old = {previous[r.sha256] for r in members if previous.get(r.sha256) in SPLITS}
@@ -76,13 +75,9 @@ def split_dataset(
             )
             continue
         joined = next(name for name in JOIN_ORDER if name in old)
-        for r in members:
+        for r in members:  # old images keep theirs; new ones join the group
             name = previous.get(r.sha256)
-            if name in SPLITS:
-                assigned[r.relpath] = name
-                pinned.add(r.relpath)
-            else:
-                assigned[r.relpath] = joined
+            assigned[r.relpath] = name if name in SPLITS else joined
     for label in dataset.labels:
         _fill_empty_splits(dataset, label, groups, free, assigned, seed)
     for key, name in free.items():
