@@ -79,8 +79,13 @@ def run_facts(data: dict[str, Any]) -> str:
     took = ""
     if wall:
         took = f", {wall:.0f} s in all" if wall < 120 else f", {wall / 60:.0f} min in all"
+    # absolute paths name the measuring machine's folders: keep only the file names
+    command = " ".join(
+        Path(word).name if word.startswith("/") else word
+        for word in str(data.get("command", "?")).split()
+    )
     return (
-        f"Run {when}: `{data.get('command', '?')}`; {len(seeds)} seed"
+        f"Run {when}: `{command}`; {len(seeds)} seed"
         f"{'s' if len(seeds) != 1 else ''} ({', '.join(map(str, seeds))}){took}."
     )
 
@@ -392,6 +397,15 @@ def memory_section(data: dict[str, Any]) -> list[str]:
             else ""
         )
     ]
+    tuned = [r for r in s.get("by_count", []) if any("fine-tuned" in w for w in r["winners"])]
+    if tuned and len(tuned) < len(s.get("by_count", [])):
+        counts = ", ".join(f"{r['images']:,}" for r in tuned)
+        out += [
+            "",
+            f"The winners were fine-tuned at {counts} images and not at every count; "
+            "fine-tuning holds the backbone's gradients in memory, so the peaks differ by that "
+            "stage as much as by the number of images.",
+        ]
     return out
 
 
