@@ -324,17 +324,24 @@ def test_help_shows_every_default(tmp_path: Path) -> None:
 def test_ctrl_c_during_training_says_the_output_was_not_changed(
     tmp_path: Path, make_dataset: MakeDataset
 ) -> None:
-    import os
     import signal
 
     root = make_dataset({"circle": 10, "square": 10})
-    plan = {"name": "small-cnn", "kind": "cnn", "configs": 1, "final_epochs": 10_000}
+    # two settings halved after 100,000 epochs: no early stopping ends it before the signal
+    plan = {"name": "small-cnn", "kind": "cnn", "configs": 2, "rung_epochs": 100_000}
+    plan["final_epochs"] = 1
     document = {"answers": {"weights": "none"}, "model": {"plan": {"families": [plan]}}}
     (tmp_path / "plan.toml").write_text(tomli_w.dumps(document))
     env = tf_env() | {"PYTHONUNBUFFERED": "1"}
     args = ["--answers", "plan.toml", "--replay-plan", "--data", str(root), "--output", "out"]
+    # A shell without job control starts background jobs with SIGINT ignored, and children
+    # inherit that: install Python's handler, as an interactive shell's child would have it.
+    start = (
+        "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "sys.argv[0] = 'modelgen'; runpy.run_module('generator', run_name='__main__')"
+    )
     with subprocess.Popen(
-        [sys.executable, "-m", "generator", "new", "--yes", *args],
+        [sys.executable, "-c", start, "new", "--yes", *args],
         cwd=tmp_path,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -343,11 +350,14 @@ def test_ctrl_c_during_training_says_the_output_was_not_changed(
         env=env,
     ) as process:
         assert process.stdout is not None
-        for line in process.stdout:  # 10,000 epochs: still training when interrupted
+        seen = []
+        for line in process.stdout:
+            seen.append(line)
             if "Training on" in line:
-                os.kill(process.pid, signal.SIGINT)
+                process.send_signal(signal.SIGINT)
                 break
         _, stderr = process.communicate(timeout=300)
+    assert any("Training on" in line for line in seen), "".join(seen)
     assert process.returncode == 130, stderr
     assert "the output folder was not changed" in one_line(stderr)
     assert not (tmp_path / "out").exists()
