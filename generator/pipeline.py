@@ -84,7 +84,7 @@ def _check_data(spec: ProjectSpec, reporter: Reporter) -> tuple[Dataset, Split]:
         dataset, split = check_and_split(
             spec.source,
             seed=spec.answers.seed,
-            previous=spec.previous_splits,
+            previous=spec.history.splits if spec.history else None,
             on_progress=lambda done, total: advance(0, description=f"{done}/{total} files"),
         )
     reporter.info(
@@ -97,8 +97,8 @@ def _check_data(spec: ProjectSpec, reporter: Reporter) -> tuple[Dataset, Split]:
         reporter.warn(warning)
     for text, paths in grouped_notes(dataset.notes):
         reporter.info(f"note: {describe_group(text, paths)}")
-    if spec.previous_files is not None:
-        reporter.info(f"Data: {diff(spec.previous_files, dataset).describe()}")
+    if spec.history is not None:
+        reporter.info(f"Data: {diff(spec.history.files, dataset).describe()}")
     return dataset, split
 
 

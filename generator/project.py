@@ -271,7 +271,7 @@ def _modelgen_toml(
     current = {r.sha256 for r in dataset.records}
     former = [
         {"sha256": sha, "split": name}
-        for sha, name in sorted((spec.previous_splits or {}).items())
+        for sha, name in sorted((spec.history.splits if spec.history else {}).items())
         if sha not in current
     ]
     document = {

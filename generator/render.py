@@ -80,7 +80,6 @@ MANIFEST = "modelgen.toml"
 class Written:
     """What write_project did to an existing project (all empty for a new folder)."""
 
-    replaced: tuple[str, ...] = ()
     removed: tuple[str, ...] = ()  # generated before, no longer produced, unedited
     kept: tuple[str, ...] = ()  # generated before, no longer produced, edited: left alone
 
@@ -96,7 +95,8 @@ def generated_files(output: Path) -> dict[str, str] | None:
         document = tomllib.loads((output / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return None
-    files = document.get("generated", {}).get("files")
+    generated = document.get("generated")
+    files = generated.get("files") if isinstance(generated, dict) else None
     if not isinstance(files, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in files.items()
     ):
@@ -216,7 +216,7 @@ def _replace_generated(files: Mapping[str, bytes], staging: Path, output: Path) 
         for rel in stale:
             inside(output, rel).unlink()
             _remove_empty_parents(output, output / rel)
-    return Written(tuple(sorted(files)), tuple(stale), tuple(kept))
+    return Written(tuple(stale), tuple(kept))
 
 
 def _remove_empty_parents(root: Path, path: Path) -> None:

@@ -64,10 +64,8 @@ class ProjectSpec:
     package: str
     force: bool = False
     verbose: bool = False
-    previous_files: tuple[dict[str, Any], ...] | None = None
-    """[data] files of the modelgen.toml replayed, to say what changed."""
-    previous_splits: dict[str, str] | None = None
-    """content hash -> split of every image the project ever had: kept forever."""
+    history: History | None = None
+    """The images of the modelgen.toml replayed: what changed since, and the splits kept."""
     replay_plan: dict[str, Any] | None = None
     """[model.plan] of a modelgen.toml, with --replay-plan: trained again exactly."""
 
@@ -127,12 +125,6 @@ def load_history(path: Path) -> History | None:
         if isinstance(f, dict) and "sha256" in f and "split" in f
     }
     return History(tuple(rows), splits)
-
-
-def load_previous_files(path: Path) -> tuple[dict[str, Any], ...] | None:
-    """The [data] files list of a generated modelgen.toml (None for a plain answers file)."""
-    history = load_history(path)
-    return history.files if history else None
 
 
 def load_plan(path: Path) -> dict[str, Any]:
@@ -247,7 +239,6 @@ def resolve(
         package=package_name(answers.name),
         force=force,
         verbose=verbose,
-        previous_files=history.files if history else None,
-        previous_splits=history.splits if history else None,
+        history=history,
         replay_plan=replay_plan,
     )
