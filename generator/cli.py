@@ -314,12 +314,13 @@ def _build(spec: Any) -> None:
         )
     console.print(table)
     console.print(
-        f"(the best of each family; all {len(t.leaderboard)} trials are in modelgen.toml)"
+        f"(the shipped model, then the best of each other family; all {len(t.leaderboard)} "
+        "recipes scored are in modelgen.toml)"
     )
     console.print(
         f"[green]Done[/] in {t.seconds:.0f}s of training (budget {spec.answers.time_budget:.0f}s"
         f"{', cut short by it' if t.deadline_cut else ''}). Winner: [bold]{winner.name}[/] "
-        f"(validation accuracy {winner.val_accuracy:.3f})"
+        f"({t.plan.describe_score()} {winner.val_accuracy:.3f})"
     )
     e = result.evaluation
     console.print(

@@ -112,9 +112,9 @@ def data_sources(dataset: Dataset, spec: ProjectSpec) -> list[Path]:
 
 
 CUT_SHORT = (
-    "the recorded run was cut short by its time budget, so it trained less than its plan; the "
-    "replay trains the whole plan, and its model will differ from the recorded one (replays "
-    "of this plan give identical models)"
+    "the recorded run's time budget stopped a fit inside an epoch; the replay trains that "
+    "epoch whole, so its model will differ from the recorded one (replays of this plan give "
+    "identical models)"
 )
 
 
@@ -124,7 +124,7 @@ def replay_plan(spec: ProjectSpec) -> Plan | None:
         return None
     try:
         return Plan.from_dict(spec.replay_plan)
-    except ValueError as exc:
+    except (KeyError, TypeError, ValueError) as exc:
         raise UsageError(
             f"the recorded plan ([model.plan]) cannot be replayed: {exc}: pass the "
             "modelgen.toml of a generated project, unedited"

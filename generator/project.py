@@ -23,6 +23,7 @@ from .render import MANIFEST, render_tree, sha256
 from .spec import SAMPLE, ProjectSpec
 from .train import TrainResult
 from .train.families import candidate_name, describe_skip, grouped_skips
+from .train.plan import CROSS_VALIDATION, Plan
 
 MAX_TEST_IMAGES = 200  # copied into the generated project's tests
 TOP_LOSSES = 12  # most confidently wrong test images shown in the README
@@ -82,6 +83,7 @@ class TemplateContext:
     leaderboard: list[dict[str, Any]]
     finals: list[dict[str, Any]]
     trials: int
+    selection: str  # how the recipes were compared, in words
     top_losses: list[dict[str, Any]]
     budget: BudgetSummary
     skipped: list[tuple[str, str]]  # (candidate names, reason), no paths of this machine
@@ -91,6 +93,16 @@ class TemplateContext:
 
     def as_mapping(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def selection_text(plan: Plan, train: int, validation: int) -> str:
+    """How the README says the recipes were compared."""
+    if plan.protocol == CROSS_VALIDATION:
+        return (
+            f"scored by {plan.folds}-fold cross-validation over the {train} + {validation} train "
+            "and validation images (accuracy and log-loss of each image's out-of-fold prediction)"
+        )
+    return f"trained on the {train} train images and scored on the {validation} validation images"
 
 
 def project_files(spec: ProjectSpec, outcome: Outcome) -> dict[str, bytes]:
@@ -106,10 +118,11 @@ def project_files(spec: ProjectSpec, outcome: Outcome) -> dict[str, bytes]:
         labels=list(labels),
         input_size=training.winner.input_size,
         metrics=outcome.evaluation.to_dict(),
-        winner=leaderboard[0],
+        winner=training.winner.leaderboard_row(),
         leaderboard=leaderboard,
         finals=[c.leaderboard_row() for c in training.finals],
         trials=len(leaderboard),
+        selection=selection_text(training.plan, len(split.train), len(split.validation)),
         top_losses=losses,
         budget=BudgetSummary(
             spec.answers.time_budget, round(training.seconds), training.deadline_cut

@@ -72,10 +72,18 @@ GOLDEN_CONTEXT = TemplateContext(
         "confusion_matrix": [[4, 0, 0], [0, 3, 0], [0, 1, 2]],
         "top_k_accuracy": {"top_2": 1.0},
     },
-    winner={"candidate": "small-cnn", "description": "small CNN trained from scratch"},
+    winner={
+        "candidate": "small-cnn",
+        "description": "small CNN trained from scratch",
+        "stage": "refit on train + validation",
+    },
     leaderboard=[WINNER_ROW],
     finals=[WINNER_ROW],
     trials=5,
+    selection=(
+        "scored by 5-fold cross-validation over the 40 + 10 train and validation images "
+        "(accuracy and log-loss of each image's out-of-fold prediction)"
+    ),
     top_losses=[
         {
             "image": "reports/top-losses/01-0123456789ab.png",
@@ -92,3 +100,25 @@ GOLDEN_CONTEXT = TemplateContext(
     data=DataSummary(images=60, train=40, validation=10, test=10, skipped=1),
     seed=42,
 )
+
+
+def recipe_row(family: str, epochs: list[int], **settings: object) -> dict[str, object]:
+    """One recorded recipe of a [model.plan] table (see generator.train.plan)."""
+    kind = "transfer" if family.startswith("mobilenet") else "cnn"
+    row: dict[str, object] = {"family": family, "kind": kind, "input_size": 32}
+    row |= {"learning_rate": 0.001, "dropout": 0.5, "augment": "none", "l2": 0.0}
+    return row | settings | {"fold_epochs": epochs}
+
+
+def plan_table(
+    *recipes: dict[str, object], shipped: list[int], refit: list[int], folds: int = 2
+) -> dict[str, object]:
+    """A [model.plan] table: a fixed plan, trained in full whatever the machine's speed."""
+    protocol = "cross-validation" if folds > 1 else "holdout"
+    return {
+        "protocol": protocol,
+        "folds": folds,
+        "recipes": list(recipes),
+        "shipped": shipped,
+        "refit_epochs": refit,
+    }

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import tomli_w
-from helpers import MakeDataset, tf_env
+from helpers import MakeDataset, plan_table, recipe_row, tf_env
 from typer.testing import CliRunner
 
 from generator.cli import app
@@ -327,10 +327,9 @@ def test_ctrl_c_during_training_says_the_output_was_not_changed(
     import signal
 
     root = make_dataset({"circle": 10, "square": 10})
-    # two settings halved after 100,000 epochs: no early stopping ends it before the signal
-    plan = {"name": "small-cnn", "kind": "cnn", "configs": 2, "rung_epochs": 100_000}
-    plan["final_epochs"] = 1
-    document = {"answers": {"weights": "none"}, "model": {"plan": {"families": [plan]}}}
+    # a refit of 100,000 epochs has no validation to stop it early: it runs into the signal
+    plan = plan_table(recipe_row("small-cnn", [1, 1]), shipped=[0], refit=[100_000])
+    document = {"answers": {"weights": "none"}, "model": {"plan": plan}}
     (tmp_path / "plan.toml").write_text(tomli_w.dumps(document))
     env = tf_env() | {"PYTHONUNBUFFERED": "1"}
     args = ["--answers", "plan.toml", "--replay-plan", "--data", str(root), "--output", "out"]

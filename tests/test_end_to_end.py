@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tomli_w
-from helpers import draw_shape, tf_env
+from helpers import draw_shape, plan_table, recipe_row, tf_env
 
 pytestmark = pytest.mark.slow
 
@@ -61,22 +61,20 @@ def source_files(root: Path) -> dict[str, bytes]:
     }
 
 
-def plan_file(path: Path, weights: str, *families: dict[str, object]) -> Path:
+def plan_file(path: Path, weights: str, plan: dict[str, object]) -> Path:
     """An answers file with a fixed plan: trained in full whatever the machine's speed."""
     path.write_text(
-        tomli_w.dumps(
-            {
-                "answers": {"weights": weights, "time_budget": 60},
-                "model": {"plan": {"budget": 60, "families": list(families)}},
-            }
-        )
+        tomli_w.dumps({"answers": {"weights": weights, "time_budget": 60}, "model": {"plan": plan}})
     )
     return path
 
 
-CONVNETS = (
-    {"name": "small-cnn", "kind": "cnn", "configs": 2, "rung_epochs": 2, "final_epochs": 6},
-    {"name": "separable-cnn", "kind": "cnn", "configs": 2, "rung_epochs": 2, "final_epochs": 6},
+CONVNETS = plan_table(
+    recipe_row("small-cnn", [4, 4]),
+    recipe_row("separable-cnn", [4, 4], augment="shift"),
+    recipe_row("small-cnn", [4, 4], augment="shift"),
+    shipped=[0, 2],
+    refit=[5, 5],
 )
 
 
@@ -97,7 +95,7 @@ def projects(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]
     process (`--answers one/modelgen.toml --replay-plan`)."""
     base = tmp_path_factory.mktemp("e2e")
     data = make_data(base)
-    answers = plan_file(base / "plan.toml", "none", *CONVNETS)
+    answers = plan_file(base / "plan.toml", "none", CONVNETS)
     first = generate(data, base / "one", "--answers", str(answers), "--replay-plan")
     assert first.returncode == 0, first.stdout + first.stderr
     replay = ("--answers", str(base / "one" / "modelgen.toml"), "--replay-plan")
@@ -129,15 +127,18 @@ def test_project_layout_and_summary(projects: tuple[Path, Path, str]) -> None:
     extra = files - expected
     assert extra and all(f.startswith(("tests/data/images/", "reports/top-losses/")) for f in extra)
     summary = " ".join(stdout.split())
-    assert "Plan (recorded; replayed in full" in summary and "top-1 agreement 100%" in summary
+    assert (
+        "Replaying the recorded plan: 3 recipes by 2-fold cross-validation" in summary
+        and "top-1 agreement 100%" in summary
+    )
     assert "skipped square/broken.png: not an image Pillow can read" in summary
     saved = tomllib.loads((one / "modelgen.toml").read_text())
     assert saved["answers"]["weights"] == "none" and saved["answers"]["output"] == "."
     assert saved["data"]["skipped"][0]["path"] == "square/broken.png"
-    assert saved["model"]["winner"] in ("small-cnn", "separable-cnn")
+    assert saved["model"]["winner"] == "ensemble of small-cnn + small-cnn (augment shift)"
     assert f"Winner: {saved['model']['winner']}" in summary
-    assert len(saved["model"]["leaderboard"]) == 4  # 2 settings x 2 families, halved
-    assert [f["name"] for f in saved["model"]["plan"]["families"]] == [f["name"] for f in CONVNETS]
+    assert len(saved["model"]["leaderboard"]) == 3  # every recipe of the plan
+    assert saved["model"]["plan"]["recipes"] == CONVNETS["recipes"]
     generated = saved["generated"]["files"]
     assert set(generated) == files - {"modelgen.toml"}
     assert all(
@@ -186,8 +187,9 @@ def test_a_replayed_plan_gives_a_byte_identical_transfer_model(
     tmp_path: Path, shared_weights: Path
 ) -> None:
     data = make_data(tmp_path)
-    head = {"name": "mobilenet_v2", "kind": "transfer", "configs": 2, "rung_epochs": 5}
-    answers = plan_file(tmp_path / "plan.toml", str(shared_weights), head | {"final_epochs": 10})
+    head = recipe_row("mobilenet_v2", [5, 5], input_size=96, dropout=0.2, l2=1e-4)
+    plan = plan_table(head, shipped=[0], refit=[6])
+    answers = plan_file(tmp_path / "plan.toml", str(shared_weights), plan)
     warm = tmp_path / "warm-cache"
     first = generate(data, tmp_path / "one", "--answers", str(answers), "--replay-plan", cache=warm)
     assert first.returncode == 0, first.stdout + first.stderr

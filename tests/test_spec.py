@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from helpers import plan_table, recipe_row
 
 from generator.errors import UsageError
 from generator.spec import Answers, load_answers_file, make_answers, package_name, resolve
@@ -93,11 +94,19 @@ def test_the_data_path_is_checked_in_one_place_the_doctor(tmp_path: Path) -> Non
 def test_a_replayed_plan_is_read_and_a_broken_one_named(tmp_path: Path) -> None:
     from generator.pipeline import replay_plan
 
-    family = {"name": "small-cnn", "kind": "cnn", "configs": 1, "final_epochs": 5}
-    spec = resolve(make_answers({}), cwd=tmp_path, replay_plan={"families": [family]})
+    table = plan_table(recipe_row("small-cnn", [5, 4]), shipped=[0], refit=[5])
+    spec = resolve(make_answers({}), cwd=tmp_path, replay_plan=table)
     plan = replay_plan(spec)
-    assert plan is not None and plan.names(Kind.CNN) == ("small-cnn",)
-    broken = resolve(make_answers({}), cwd=tmp_path, replay_plan={"families": [{"kind": "x"}]})
-    with pytest.raises(UsageError, match=r"\[model.plan\]\) cannot be replayed: family 1"):
+    assert plan is not None and plan.names(Kind.CNN) == ["small-cnn"]
+    broken_row = recipe_row("small-cnn", [5, 4])
+    del broken_row["family"]
+    broken_table = plan_table(broken_row, shipped=[0], refit=[5])
+    broken = resolve(make_answers({}), cwd=tmp_path, replay_plan=broken_table)
+    with pytest.raises(
+        UsageError, match=r"\[model.plan\]\) cannot be replayed: recipe 1 has no 'family'"
+    ):
         replay_plan(broken)
+    no_recipes = resolve(make_answers({}), cwd=tmp_path, replay_plan={"folds": 2})
+    with pytest.raises(UsageError, match="cannot be replayed"):
+        replay_plan(no_recipes)
     assert replay_plan(resolve(make_answers({}), cwd=tmp_path)) is None

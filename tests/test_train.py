@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import MakeDataset
+from helpers import MakeDataset, plan_table, recipe_row
 
 from generator.data import Split, load_arrays, scan_folder, split_dataset
 from generator.errors import ComputeError, UsageError, WeightsError
@@ -25,11 +25,11 @@ from generator.train.backbones import (
     weights_for,
 )
 from generator.train.families import Kind, Skip, SkipCause
-from generator.train.features import feature_cache, pixel_cache
+from generator.train.features import feature_cache
+from generator.train.folds import assign_folds
 from generator.train.networks import build_cnn
-from generator.train.plan import FamilyPlan, Plan
+from generator.train.plan import Plan
 from generator.train.runtime import select_compute, tensorflow
-from generator.train.store import batches
 
 TINY = mobilenet_v2(96)
 
@@ -119,23 +119,6 @@ def test_store_embeds_only_new_images_and_survives_a_torn_write(
     np.testing.assert_allclose(third.take(keys), expected, rtol=1e-5)
     other_shape = feature_cache("k", 4, tmp_path)  # a header that does not match: start afresh
     assert len(other_shape) == 0
-
-
-def test_pixel_batches_stream_from_the_store(make_dataset: MakeDataset, tmp_path: Path) -> None:
-    dataset = scan_folder(make_dataset({"a": 10, "b": 10}), min_images_per_class=10)
-    records = list(dataset.records)
-    keys = [r.sha256 for r in records]
-    store = pixel_cache(32, tmp_path)
-    store.fill([(r.sha256, r.path) for r in records], 32)
-    y = np.arange(len(records), dtype=np.float32)
-    data = batches(store, keys, y, batch_size=8, shuffle_seed=1)
-    seen = np.concatenate([data[i][1] for i in range(len(data))])
-    assert len(data) == 3 and sorted(seen.tolist()) == y.tolist()
-    x, labels = data[0]
-    expected = load_arrays([records[int(i)].path for i in labels], 32)
-    np.testing.assert_array_equal(x, expected.astype(np.float32))
-    again = batches(store, keys, y, batch_size=8, shuffle_seed=1)
-    np.testing.assert_array_equal(again[0][1], labels)  # same seed, same order
 
 
 def test_registry_names_the_files_keras_downloads_and_loads_them(
@@ -232,84 +215,114 @@ def _tiny_split(make_dataset: MakeDataset, **counts: int) -> tuple[tuple[str, ..
     )
 
 
-def fixed_plan(*families: FamilyPlan) -> Plan:
-    return Plan(60.0, families, ())
-
-
-CONVNETS = fixed_plan(
-    FamilyPlan("small-cnn", Kind.CNN, 2, 1, 3, 0, 0.0, 0.0),
-    FamilyPlan("separable-cnn", Kind.CNN, 2, 1, 3, 0, 0.0, 0.0),
+CONVNETS = Plan.from_dict(
+    plan_table(
+        recipe_row("small-cnn", [2, 2]),
+        recipe_row("separable-cnn", [2, 2], augment="shift"),
+        shipped=[0],
+        refit=[3],
+    )
 )
 
 
-def test_search_trains_exactly_a_fixed_plan(make_dataset: MakeDataset) -> None:
+def test_search_trains_exactly_a_fixed_plan_and_never_reads_the_test_images(
+    make_dataset: MakeDataset,
+) -> None:
     labels, split = _tiny_split(make_dataset)
-    reporter = NullReporter()
+    missing = [replace(r, path=r.path.with_name("gone.png")) for r in split.test]
+    for record in split.test:
+        record.path.unlink()
+    split = replace(split, test=missing)
     options = TrainOptions(time_budget=60, weights="none", plan=CONVNETS)
-    result = train(split, labels, options, reporter)
+    result = train(split, labels, options, NullReporter())
     assert not result.deadline_cut and result.plan == CONVNETS
-    finals = [c for c in result.leaderboard if c.stage == "final"]
-    assert {c.name for c in finals} == {"small-cnn", "separable-cnn"}
-    assert len(result.leaderboard) == 4  # two settings per family, halved to one
-    halved = [c for c in result.leaderboard if c.stage == "halving rung 1 of 1"]
-    assert len(halved) == 2 and all(c.epochs == 1 for c in halved)
-    assert all(1 < c.epochs <= 4 for c in finals)  # the rung, then up to 3 more
-    assert result.winner is result.leaderboard[0] and result.winner.stage == "final"
-    assert result.skipped == ()  # a replay loads no backbone it does not train
-    ranks = [(-c.val_accuracy, c.val_loss) for c in finals]
-    assert ranks == sorted(ranks)
-    # the winner's recorded score is its model's score on the validation split
-    x = load_arrays([r.path for r in split.validation], result.winner.input_size)
-    y = np.array([labels.index(r.label) for r in split.validation])
-    accuracy = np.mean(result.winner.model.predict_on_batch(x.astype("float32")).argmax(1) == y)
-    assert accuracy == pytest.approx(result.winner.val_accuracy, abs=1e-6)
+    assert [c.stage for c in result.leaderboard] == ["2-fold cross-validation"] * 2
+    assert {c.name for c in result.leaderboard} == {"small-cnn", "separable-cnn (augment shift)"}
+    assert all(c.epochs == 2 for c in result.leaderboard)  # early stopping never reached
+    winner = result.winner
+    assert winner.stage == "refit on train + validation" and winner.epochs == 3
+    assert result.finals[0] is winner and result.skipped == ()
+    # the winner's score is the out-of-fold score of its recipe
+    (row,) = [c for c in result.leaderboard if c.name == "small-cnn"]
+    assert (winner.val_accuracy, winner.val_loss) == (row.val_accuracy, row.val_loss)
 
 
-def test_a_budgeted_search_trains_what_its_plan_says(make_dataset: MakeDataset) -> None:
+def test_a_budgeted_search_records_a_plan_that_replays_to_the_same_weights(
+    make_dataset: MakeDataset,
+) -> None:
     labels, split = _tiny_split(make_dataset)
     reporter = NullReporter()
-    result = train(split, labels, TrainOptions(time_budget=60, weights="none"), reporter)
-    assert {c.family for c in result.leaderboard} <= {f.name for f in result.plan.families}
-    assert [(s.family, s.cause) for s in result.skipped][: len(REGISTRY)] == [
+    options = TrainOptions(time_budget=60, weights="none", max_epochs=4)
+    first = train(split, labels, options, reporter)
+    assert [(s.family, s.cause) for s in first.skipped][: len(REGISTRY)] == [
         (b.name, SkipCause.WEIGHTS_OFF) for b in REGISTRY
     ]
-    assert any(m.startswith("Plan (about") for m in reporter.messages)
-    assert Plan.from_dict(result.plan.to_dict()).to_dict() == result.plan.to_dict()
-
-
-def test_the_same_plan_gives_the_same_weights(make_dataset: MakeDataset) -> None:
-    labels, split = _tiny_split(make_dataset)
-    options = TrainOptions(time_budget=10, weights="none", plan=CONVNETS)
-    first, second = (train(split, labels, options) for _ in range(2))
-    rows = [
-        [{k: v for k, v in c.leaderboard_row().items() if k != "seconds"} for c in r.leaderboard]
-        for r in (first, second)
-    ]
-    assert rows[0] == rows[1]
+    plan = Plan.from_dict(first.plan.to_dict())
+    assert plan == first.plan and plan.protocol == "cross-validation"
+    assert {c.family for c in first.leaderboard} == {e.recipe.family for e in plan.evaluated}
+    again = train(split, labels, replace(options, plan=plan))
+    assert again.plan == plan
     for a, b in zip(
-        first.winner.model.get_weights(), second.winner.model.get_weights(), strict=True
+        first.winner.model.get_weights(), again.winner.model.get_weights(), strict=True
     ):
         np.testing.assert_array_equal(a, b)
 
 
-def test_transfer_search_and_fine_tuning_with_the_stand_in_weights(
-    make_dataset: MakeDataset, shared_weights: Path
+def test_an_ensemble_of_heads_on_the_stand_in_weights_exports_as_one_graph(
+    make_dataset: MakeDataset, shared_weights: Path, tmp_path: Path
 ) -> None:
     labels, split = _tiny_split(make_dataset, circle=20, square=20, triangle=20)
-    reporter = NullReporter()
-    plan = fixed_plan(FamilyPlan("mobilenet_v2", Kind.TRANSFER, 2, 5, 10, 2, 0.0, 0.0))
+    plan = Plan.from_dict(
+        plan_table(
+            recipe_row("mobilenet_v2", [3, 3], input_size=96, dropout=0.2, l2=1e-4),
+            recipe_row("mobilenet_v2", [3, 3], input_size=96, learning_rate=0.003),
+            shipped=[0, 1],
+            refit=[4, 4],
+        )
+    )
     options = TrainOptions(time_budget=10, weights=str(shared_weights), plan=plan)
-    result = train(split, labels, options, reporter)
-    stages = {c.stage for c in result.leaderboard}
-    assert "fine-tuned" in stages and "final" in stages
-    assert any(s.startswith("halving rung") for s in stages)
-    assert result.winner.input_size == MOBILENET_V2.input_size
-    assert any(m.startswith("Fine-tuning") for m in reporter.messages)
-    # whether fine-tuning was kept or undone, the winner scores what it recorded
-    x = load_arrays([r.path for r in split.validation], result.winner.input_size)
-    y = np.array([labels.index(r.label) for r in split.validation])
-    accuracy = np.mean(result.winner.model.predict_on_batch(x.astype("float32")).argmax(1) == y)
-    assert accuracy == pytest.approx(result.winner.val_accuracy, abs=1e-6)
+    result = train(split, labels, options, NullReporter())
+    winner = result.winner
+    assert winner.name == "ensemble of mobilenet_v2-frozen + mobilenet_v2-frozen"
+    assert winner.input_size == 96 and winner.epochs == 8
+    x = load_arrays([r.path for r in split.test], 96)
+    path = tmp_path / "ensemble.onnx"
+    export_onnx(winner.model, path, 96)
+    parity, probabilities = check_parity(winner.model, path, [x])
+    assert parity.max_abs_diff <= 1e-4 and parity.top1_agreement == 1.0
+    np.testing.assert_allclose(probabilities.sum(1), 1.0, atol=1e-5)
+
+
+def test_folds_keep_near_copies_together_and_every_class_in_every_fold() -> None:
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(3), 12)
+    groups = [f"g{i // 2}" if i < 8 else f"img{i}" for i in range(len(y))]  # 4 pairs in class 0
+    folds = assign_folds(groups, y, 3, seed=5)
+    assert folds.tolist() == assign_folds(groups, y, 3, seed=5).tolist()
+    assert folds.tolist() != assign_folds(groups, y, 3, seed=6).tolist()
+    for i in range(0, 8, 2):
+        assert folds[i] == folds[i + 1]
+    for f in range(3):
+        assert set(y[folds == f]) == {0, 1, 2}
+    assert sorted(np.bincount(folds).tolist()) in ([10, 13, 13], [11, 12, 13], [12, 12, 12])
+    order = rng.permutation(len(y))  # a row's fold does not depend on the order of rows
+    shuffled = assign_folds([groups[i] for i in order], y[order], 3, seed=5)
+    assert shuffled.tolist() == folds[order].tolist()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"protocol": "magic"}, "unknown protocol"),
+        ({"shipped": [5]}, "shipped names no recorded recipe"),
+        ({"refit_epochs": [1, 2]}, "differ in length"),
+        ({"folds": 3}, "does not match the folds"),
+    ],
+)
+def test_a_malformed_plan_is_refused(change: dict[str, object], message: str) -> None:
+    table = CONVNETS.to_dict() | change
+    with pytest.raises(ValueError, match=message):
+        Plan.from_dict(table)
 
 
 def test_the_same_model_exports_to_the_same_bytes(tmp_path: Path) -> None:

@@ -7,7 +7,6 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from .backbones import Backbone
-from .hyperparameters import HeadConfig
 from .runtime import tensorflow
 
 
@@ -21,17 +20,18 @@ class Sized(Protocol):
     def height(self) -> int: ...
 
 
-def build_head(n_features: int, n_classes: int, config: HeadConfig) -> Any:
+def build_head(n_features: int, n_classes: int, dropout: float, l2: float) -> Any:
+    """Softmax regression on frozen features (with dropout on them)."""
     keras = tensorflow().keras
     return keras.Sequential(
         [
             keras.Input((n_features,)),
-            keras.layers.Dropout(config.dropout),
+            keras.layers.Dropout(dropout),
             keras.layers.Dense(
                 n_classes,
                 activation="softmax",
                 dtype="float32",
-                kernel_regularizer=keras.regularizers.L2(config.l2) if config.l2 else None,
+                kernel_regularizer=keras.regularizers.L2(l2) if l2 else None,
             ),
         ],
         name="head",
@@ -62,20 +62,20 @@ def cnn_input_size(records: Sequence[Sized]) -> int:
     return int(min(96, max(32, -(-median // 16) * 16)))
 
 
-def build_cnn(input_size: int, n_classes: int, dropout: float = 0.3) -> Any:
-    """The small convnet of the Keras mnist_convnet example, one block deeper for photos."""
+def build_cnn(input_size: int, n_classes: int, dropout: float = 0.5) -> Any:
+    """The convnet of the Keras mnist_convnet example: two convolution + pooling blocks,
+    flattened (where the digit or object sits matters), dropout, softmax."""
     keras = tensorflow().keras
     layers = keras.layers
     return keras.Sequential(
         [
             keras.Input((input_size, input_size, 3), name="image"),
             layers.Rescaling(1 / 255),
-            layers.Conv2D(32, 3, padding="same", activation="relu"),
+            layers.Conv2D(32, 3, activation="relu"),
             layers.MaxPooling2D(),
-            layers.Conv2D(64, 3, padding="same", activation="relu"),
+            layers.Conv2D(64, 3, activation="relu"),
             layers.MaxPooling2D(),
-            layers.Conv2D(128, 3, padding="same", activation="relu"),
-            layers.GlobalAveragePooling2D(),
+            layers.Flatten(),
             layers.Dropout(dropout),
             layers.Dense(n_classes, activation="softmax", dtype="float32"),
         ],
@@ -112,6 +112,60 @@ def build_separable_cnn(input_size: int, n_classes: int, dropout: float = 0.3) -
 
 
 CNN_ARCHITECTURES: dict[str, tuple[str, Callable[[int, int, float], Any]]] = {
-    "small-cnn": ("small CNN trained from scratch (Keras mnist_convnet style)", build_cnn),
+    "small-cnn": ("small CNN trained from scratch (the Keras mnist_convnet design)", build_cnn),
     "separable-cnn": ("residual separable CNN trained from scratch", build_separable_cnn),
 }
+
+
+def average(members: Sequence[Any], size: int, name: str = "ensemble") -> Any:
+    """One model whose output is the mean of the members' probabilities (one ONNX graph)."""
+    keras = tensorflow().keras
+    inputs = keras.Input((size, size, 3), name="image")
+    _rename(members)
+    outputs = keras.layers.Average(dtype="float32")([m(inputs) for m in members])
+    return keras.Model(inputs, outputs, name=name)
+
+
+def average_heads(heads: Sequence[Any], n_features: int) -> Any:
+    """Heads on the same features averaged into one head."""
+    keras = tensorflow().keras
+    inputs = keras.Input((n_features,))
+    _rename(heads)
+    outputs = keras.layers.Average(dtype="float32")([h(inputs) for h in heads])
+    return keras.Model(inputs, outputs, name="head")
+
+
+def _rename(members: Sequence[Any]) -> None:
+    """Members of one graph need distinct names (two heads are both "head")."""
+    for i, member in enumerate(members):
+        member.name = f"member_{i}"
+
+
+def flops(model: Any) -> float:
+    """Multiply-adds x 2 of one forward pass of one image, from the layers' shapes (convs,
+    separable and depthwise convs, dense layers; nested models included): the cost model
+    the search plans with, scaled by the rate this machine is measured at."""
+    keras = tensorflow().keras
+    total = 0.0
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            total += flops(layer)
+            continue
+        try:
+            out = layer.output.shape
+            inp = layer.input.shape
+        except (AttributeError, ValueError):
+            continue
+        if isinstance(layer, keras.layers.SeparableConv2D):
+            kh, kw = layer.kernel_size
+            spatial = out[1] * out[2]
+            total += 2 * spatial * (kh * kw * inp[-1] + inp[-1] * out[-1])
+        elif isinstance(layer, keras.layers.DepthwiseConv2D):
+            kh, kw = layer.kernel_size
+            total += 2 * out[1] * out[2] * kh * kw * out[-1]
+        elif isinstance(layer, keras.layers.Conv2D):
+            kh, kw = layer.kernel_size
+            total += 2 * out[1] * out[2] * out[-1] * kh * kw * inp[-1]
+        elif isinstance(layer, keras.layers.Dense):
+            total += 2 * inp[-1] * out[-1]
+    return float(total)

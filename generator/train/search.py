@@ -1,46 +1,37 @@
 """Search for the best classifier within the time budget.
 
-1. Load every backbone that has weights. 2. Plan: probe costs and share the budget out
-(probe.py, plan.py), or take a recorded plan. 3. Embed images once (cached on disk), run
-successive halving over head settings on the cached features and over convnet settings on
-cached pixels; the survivor of each family trains on with early stopping. 4. Fine-tune the
-best pretrained candidate, kept only if validation improves.
+1. The first recipe (a head on pretrained features, or the Keras mnist_convnet design) is
+   fit first: a usable model within seconds. 2. Below CV_MAX_IMAGES train + validation
+   images, every recipe is scored by k-fold cross-validation over them (out-of-fold
+   log-loss over every image, not accuracy on a handful), in order, while the budget
+   allows; above, by one fit on train scored on validation. 3. The best recipe (or the
+   average of the best two, when cross-validation says averaging helps) is refit on all of
+   train + validation for the epochs its folds needed. The budget is a cap: the search ends
+   when its recipes are done.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import numpy as np
 
 from ..data.split import Split
-from ..errors import BudgetError, UsageError, WeightsError
+from ..errors import UsageError, WeightsError
 from ..progress import NullReporter, Reporter
 from .backbones import LoadedBackbone, load_backbones
-from .candidates import cnn_trial, fine_tune_trial, head_trial, transfer_candidate
-from .families import (
-    SMALL_BUDGET_SECONDS,
-    Kind,
-    Skip,
-    SkipCause,
-    candidate_name,
-    describe_skip,
-)
-from .features import EXTRACT_BATCH, feature_cache, feature_key, fixed_batches, pixel_cache
-from .hyperparameters import CnnConfig, HeadConfig, config_grid
-from .networks import CNN_ARCHITECTURES, build_extractor, cnn_input_size
-from .plan import ETA, FamilyPlan, Plan, make_plan
-from .probe import probe
-from .runtime import Compute, seed_everything, select_compute, tensorflow
-from .store import ArrayStore
-from .trial import Candidate, Data, Trial, rank
+from .families import Kind, Skip
+from .networks import CNN_ARCHITECTURES, cnn_input_size
+from .plan import CROSS_VALIDATION, HOLDOUT, Plan
+from .recipes import recipes
+from .runner import Runner
+from .runtime import Compute, select_compute, tensorflow
+from .sizing import backbone_size
+from .trial import Candidate
 
-PROBE_ALLOWANCE = 0.05  # of the budget, for loading backbones and the probe
-OVERRUN = 1.25  # a family may run this much past its planned time before it is cut
+CV_MAX_IMAGES = 4000  # train + validation images up to which recipes are cross-validated
+FOLDS = 3
 
 
 @dataclass(frozen=True)
@@ -57,64 +48,26 @@ class TrainOptions:
     cnn_input_size: int | None = None  # None: chosen from the images' sizes
     cache_root: Path | None = None
     max_epochs: int = 200
+    folds: int | None = None  # None: FOLDS
     plan: Plan | None = None
-    """A recorded plan to train again exactly: no probe, no deadline (`--replay-plan`)."""
+    """A recorded plan to train again exactly: no deadline (`--replay-plan`)."""
 
 
 @dataclass(frozen=True)
 class TrainResult:
-    """The search's outcome: the winner, the best of each family, every trial, and what was
-    left out and why."""
+    """The search's outcome: the shipped model, the best of each family, every recipe
+    scored, and what was left out and why."""
 
     winner: Candidate
     finals: tuple[Candidate, ...]
-    """The best of each family, best first (the winner first)."""
+    """The winner, then the best of each other family."""
     leaderboard: tuple[Candidate, ...]
-    """Every trial: the finals first, then the trials halving dropped."""
+    """Every recipe scored, best first (the winner's members among them)."""
     skipped: tuple[Skip, ...]
     compute: Compute
     seconds: float
     plan: Plan
     deadline_cut: bool = False
-
-
-@dataclass
-class _Run:
-    options: TrainOptions
-    split: Split
-    labels: Sequence[str]
-    reporter: Reporter
-    start: float
-    compute: Compute
-    trials: list[Trial] = field(default_factory=list)
-    finals: dict[str, Candidate] = field(default_factory=dict)  # by family
-    cut: bool = False
-
-    @property
-    def deadline(self) -> float:
-        if self.options.plan is not None:  # a replay trains the whole plan, however long
-            return float("inf")
-        return self.start + self.options.time_budget
-
-    def images(self) -> list[tuple[str, Path]]:
-        """(content hash, path) of every training and validation image."""
-        return [(r.sha256, r.path) for r in (*self.split.train, *self.split.validation)]
-
-    def data(self, store: ArrayStore) -> Data:
-        index = {label: i for i, label in enumerate(self.labels)}
-        s = self.split
-
-        def y(records: Sequence[Any]) -> np.ndarray:
-            return np.array([index[r.label] for r in records], dtype=np.int64)
-
-        return Data(
-            store,
-            [r.sha256 for r in s.train],
-            [r.sha256 for r in s.validation],
-            y(s.train),
-            y(s.validation),
-            len(self.labels),
-        )
 
 
 def train(
@@ -123,13 +76,13 @@ def train(
     options: TrainOptions,
     reporter: Reporter | None = None,
 ) -> TrainResult:
-    """Train candidates on the split's train part, compare them on its validation part, and
-    return the best (see the module docstring for the steps)."""
+    """Score recipes on the split's train + validation part and build the best (see the
+    module docstring for the steps). The test part is never read."""
     reporter = reporter or NullReporter()
+    start = time.monotonic()
     compute = select_compute(options.compute)
-    run = _Run(options, split, labels, reporter, time.monotonic(), compute)
-    replaying = options.plan is not None
-    if replaying:
+    replay = options.plan
+    if replay is not None:
         reporter.info(f"Training on {compute.describe()}: the recorded plan, with no deadline")
     else:
         reporter.info(f"Training on {compute.describe()}, budget {options.time_budget:.0f}s")
@@ -139,108 +92,50 @@ def train(
     )
     try:
         loaded, skipped = load_backbones(
-            options.plan.names(Kind.TRANSFER) if options.plan else options.backbones,
+            replay.names(Kind.TRANSFER) if replay else options.backbones,
             options.weights,
             reporter,
-            only_named=options.plan is not None,
+            only_named=replay is not None,
         )
-        cnn_size = options.cnn_input_size or cnn_input_size(split.train)
-        if options.plan is not None:
-            plan = _replayed(options.plan, loaded)
+        pool = len(split.train) + len(split.validation)
+        if replay is not None:
+            _check_replayable(replay, loaded)
+            for line in replay.describe(replayed=True):
+                reporter.info(line)
+            protocol, folds = replay.protocol, replay.folds
+            todo = [e.recipe for e in replay.evaluated]
         else:
-            plan = _planned(run, loaded, cnn_size, skipped)
-        for line in plan.describe(replayed=replaying):
-            reporter.info(line)
-        _run_families(run, plan, loaded, cnn_size)
-        if not run.finals:
-            raise BudgetError(
-                f"no candidate finished within the {options.time_budget:.0f}s time budget: "
-                f"use --time-budget {2 * options.time_budget:.0f} or more"
-            )
-        best = min(run.finals.values(), key=rank)
-        family = plan.family(best.family)
-        if family.kind is Kind.TRANSFER and family.fine_tune_epochs:
-            lb = next(lb for lb in loaded if lb.backbone.name == family.name)
-            _fine_tune(run, lb, family)
+            protocol = CROSS_VALIDATION if pool <= CV_MAX_IMAGES else HOLDOUT
+            folds = options.folds or FOLDS
+            cnn_size = options.cnn_input_size or cnn_input_size(split.train)
+            sized = [
+                (lb.backbone.name, backbone_size(lb, split, options, compute, start))
+                for lb in loaded
+            ]
+            todo = recipes(options.cnns, cnn_size, sized)
+        runner = Runner(split, labels, options, reporter, compute, start, loaded, skipped)
+        runner.set_protocol(protocol, folds if protocol == CROSS_VALIDATION else 1)
+        winner, leaderboard, plan = runner.run(todo, replay)
     finally:
         keras.mixed_precision.set_global_policy("float32")
-    finals = tuple(sorted(run.finals.values(), key=rank))
-    others = sorted((t.candidate() for t in run.trials if t.epochs and not t.final), key=rank)
+    families: dict[str, Candidate] = {}
+    for c in leaderboard:
+        families.setdefault(c.family, c)
+    finals = (winner, *(c for f, c in families.items() if f != winner.family))
     return TrainResult(
-        finals[0],
+        winner,
         finals,
-        (*finals, *others),
-        tuple(skipped),
+        tuple(leaderboard),
+        tuple(runner.skipped),
         compute,
-        time.monotonic() - run.start,
+        time.monotonic() - start,
         plan,
-        run.cut or any(t.cut for t in run.trials),
+        runner.cut,
     )
 
 
-def _run_families(run: _Run, plan: Plan, loaded: list[LoadedBackbone], cnn_size: int) -> None:
-    """Every family of the plan: pretrained heads first, then the convnets."""
-    for family in plan.families:
-        if family.kind is Kind.TRANSFER:
-            lb = next(lb for lb in loaded if lb.backbone.name == family.name)
-            _run_transfer(run, lb, family)
-    if plan.names(Kind.CNN):
-        store = pixel_cache(cnn_size, run.options.cache_root)
-        if _prepare(run, store, cnn_size, None, f"images at {cnn_size}px"):
-            for family in plan.families:
-                if family.kind is Kind.CNN:
-                    _run_cnn(run, store, cnn_size, family)
-
-
-def _planned(
-    run: _Run,
-    loaded: list[LoadedBackbone],
-    cnn_size: int,
-    skipped: list[Skip],
-) -> Plan:
-    """Probe, then share the budget out (plan.py); skipped gets what was left out and why."""
-    options, reporter = run.options, run.reporter
-    cnns = options.cnns
-    if options.time_budget < SMALL_BUDGET_SECONDS:
-        # too little time to probe and compare everything: the cheapest of each kind
-        skipped += [
-            Skip(lb.backbone.name, Kind.TRANSFER, SkipCause.SMALL_BUDGET) for lb in loaded[1:]
-        ]
-        skipped += [Skip(name, Kind.CNN, SkipCause.SMALL_BUDGET) for name in cnns[1:]]
-        loaded, cnns = loaded[:1], cnns[:1]
-    estimates, measured = probe(
-        run.split,
-        len(run.labels),
-        loaded,
-        cnns,
-        cnn_size,
-        run.compute,
-        reporter,
-        options.cache_root,
-    )
-    # With a cached probe, planned with a fixed allowance for loading and probing, not
-    # the time they took: the plan (and so the model) must not depend on this run's
-    # timing noise. A run that measured the probe plans with the time really left.
-    overhead = PROBE_ALLOWANCE * options.time_budget
-    if measured:
-        overhead = max(overhead, time.monotonic() - run.start)
-    plan = make_plan(options.time_budget, overhead, estimates, options.max_epochs)
-    skipped += plan.skipped
-    if not plan.families:
-        needs = "; ".join(
-            f"{candidate_name(s.family, s.kind)} {describe_skip(s)}" for s in plan.skipped
-        )
-        raise BudgetError(
-            f"a {options.time_budget:.0f}s time budget is too short to train anything on "
-            f"{len(run.split.train)} training images ({needs}): raise --time-budget"
-        )
-    for skip in plan.skipped:
-        reporter.warn(f"skipping {candidate_name(skip.family, skip.kind)}: {describe_skip(skip)}")
-    return plan
-
-
-def _replayed(plan: Plan, loaded: list[LoadedBackbone]) -> Plan:
-    """The recorded plan, once every backbone it names has its weights here."""
+def _check_replayable(plan: Plan, loaded: list[LoadedBackbone]) -> None:
+    """Every backbone the recorded plan names has its weights here; every convnet is known."""
     missing = sorted(set(plan.names(Kind.TRANSFER)) - {lb.backbone.name for lb in loaded})
     if missing:
         raise WeightsError(
@@ -254,145 +149,3 @@ def _replayed(plan: Plan, loaded: list[LoadedBackbone]) -> Plan:
             f"the recorded plan names unknown convnets {', '.join(unknown)}: this modelgen "
             f"knows {', '.join(CNN_ARCHITECTURES)}"
         )
-    return plan
-
-
-def _prepare(
-    run: _Run, store: ArrayStore, size: int, compute: Any, what: str, deadline: float | None = None
-) -> bool:
-    """Fill the store for train + validation; False if the budget ran out first."""
-    images = run.images()
-    keys = [key for key, _ in images]
-    todo = len(store.missing(keys))
-    if todo < len(images):
-        run.reporter.info(f"Cache: {len(images) - todo} of {len(images)} {what} reused")
-    if todo:
-        with run.reporter.phase(what, total=todo) as advance:
-            store.fill(images, size, compute, on_batch=advance, deadline=deadline or run.deadline)
-    if store.missing(keys):
-        run.cut = True
-        run.reporter.warn(f"the time budget ran out while caching {what} (kept for the next run)")
-        return False
-    return True
-
-
-def _halve(
-    run: _Run, trials: list[Trial], family: FamilyPlan, deadline: float, label: str
-) -> Trial | None:
-    """Successive halving, then the survivor trains on with early stopping."""
-    run.trials += trials
-    alive = trials
-    total = sum(family.rungs) * family.rung_epochs + family.final_epochs
-    with run.reporter.phase(label, total=total) as advance:
-        for i, count in enumerate(family.rungs):
-            for trial in alive:
-                seed_everything(run.options.seed)
-                trial.run(
-                    family.rung_epochs,
-                    deadline=deadline,
-                    advance=advance,
-                    stage=f"halving rung {i + 1} of {len(family.rungs)}",
-                )
-            alive = sorted(alive, key=lambda t: rank(t.candidate()))[: -(-count // ETA)]
-        best = alive[0]
-        best.run(
-            family.final_epochs,
-            deadline=deadline,
-            advance=advance,
-            stage="final",
-            early_stopping=True,
-        )
-    return best if best.epochs else None
-
-
-def _family_deadline(run: _Run, seconds: float) -> float:
-    """When a family's planned time (with some slack) runs out; never, in a replay."""
-    if run.options.plan is not None:
-        return float("inf")
-    return min(run.deadline, time.monotonic() + seconds * OVERRUN + 1)
-
-
-def _run_transfer(run: _Run, lb: LoadedBackbone, family: FamilyPlan) -> None:
-    deadline = _family_deadline(run, family.seconds)
-    extractor = build_extractor(lb.model, lb.backbone)
-    key = feature_key(lb, run.compute)
-    store = feature_cache(key, int(lb.model.output_shape[-1]), run.options.cache_root)
-    what = f"{lb.backbone.name} features"
-    embed = fixed_batches(extractor.predict_on_batch, EXTRACT_BATCH)
-    if not _prepare(run, store, lb.backbone.input_size, embed, what, deadline):
-        return
-    data = run.data(store)
-    configs: list[HeadConfig] = config_grid(HeadConfig, run.options.seed)[: family.configs]
-    seed_everything(run.options.seed)
-    trials = [head_trial(lb, data, c, store.shape[0], run.options.seed) for c in configs]
-    head = _halve(run, trials, family, deadline, f"{lb.backbone.name} heads")
-    if head is not None:
-        head.final = True
-        run.finals[family.name] = transfer_candidate(lb, head.candidate())
-
-
-def _run_cnn(run: _Run, store: ArrayStore, size: int, family: FamilyPlan) -> None:
-    deadline = _family_deadline(run, family.seconds)
-    data = run.data(store)
-    configs: list[CnnConfig] = config_grid(CnnConfig, run.options.seed)[: family.configs]
-    seed_everything(run.options.seed)
-    trials = [cnn_trial(family.name, data, c, size, run.options.seed) for c in configs]
-    best = _halve(run, trials, family, deadline, family.name)
-    if best is not None:
-        best.final = True
-        run.finals[family.name] = best.candidate()
-
-
-def _fine_tune(run: _Run, lb: LoadedBackbone, family: FamilyPlan) -> None:
-    """Unfreeze the top of the backbone; keep the result only if validation improves."""
-    size = lb.backbone.input_size
-    deadline = _family_deadline(run, family.fine_tune_seconds)
-    store = pixel_cache(size, run.options.cache_root)
-    if not _prepare(run, store, size, None, f"images at {size}px", deadline):
-        return
-    best = run.finals[family.name]
-    backbone_weights = lb.model.get_weights()
-    head_model = best.model.layers[-1]
-    head_weights = head_model.get_weights()
-    seed_everything(run.options.seed)
-    trial = fine_tune_trial(lb, _head_of(best), run.data(store), run.options.seed)
-    run.trials.append(trial)
-    with run.reporter.phase(
-        f"{lb.backbone.name} fine-tuning", total=family.fine_tune_epochs
-    ) as advance:
-        trial.run(
-            family.fine_tune_epochs,
-            deadline=deadline,
-            advance=advance,
-            stage="fine-tuned",
-            early_stopping=True,
-        )
-    tuned = trial.candidate()
-    lb.model.trainable = False
-    if trial.epochs and rank(tuned) < rank(best):
-        run.reporter.info(
-            f"Fine-tuning improved validation (accuracy {best.val_accuracy:.3f} → "
-            f"{tuned.val_accuracy:.3f}, loss {best.val_loss:.3f} → {tuned.val_loss:.3f}): kept"
-        )
-        # the frozen model shares the backbone, which now holds the tuned weights
-        for frozen in run.trials:
-            if frozen.family == family.name and frozen.final:
-                frozen.final = False
-        trial.final = True
-        run.finals[family.name] = tuned
-        return
-    run.reporter.info(
-        f"Fine-tuning did not improve validation ({tuned.val_accuracy:.3f} vs "
-        f"{best.val_accuracy:.3f}): kept the frozen model"
-    )
-    lb.model.set_weights(backbone_weights)
-    head_model.set_weights(head_weights)
-
-
-def _head_of(candidate: Candidate) -> Candidate:
-    """The head part of an assembled transfer candidate (its last layer)."""
-    return Candidate(
-        **{k: v for k, v in vars(candidate).items() if k not in ("model", "architecture")},
-        model=candidate.model.layers[-1],
-        architecture=candidate.architecture,
-    )

@@ -8,7 +8,6 @@ process never holds the whole dataset; an interrupted run keeps every complete r
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -134,50 +133,3 @@ class ArrayStore:
     def take(self, keys: Sequence[str]) -> np.ndarray:
         """The keys' rows as one in-memory array (use for small subsets)."""
         return np.asarray(self.view()[self.rows(keys)])
-
-
-def batches(
-    store: ArrayStore,
-    keys: Sequence[str],
-    targets: np.ndarray,
-    *,
-    batch_size: int,
-    weights: np.ndarray | None = None,
-    shuffle_seed: int | None = None,
-    transform: BatchFn | None = None,
-) -> Any:
-    """A Keras PyDataset over stored rows: one batch in memory at a time, reshuffled every
-    epoch from a seeded generator (so runs repeat)."""
-    keras = _keras()
-    rows = store.rows(keys)
-
-    class Rows(keras.utils.PyDataset):  # type: ignore[name-defined]
-        def __init__(self) -> None:
-            super().__init__(workers=1, use_multiprocessing=False)
-            self.rng = np.random.default_rng(shuffle_seed)
-            self.order = np.arange(len(rows))
-            self.on_epoch_end()
-
-        def __len__(self) -> int:
-            return math.ceil(len(rows) / batch_size)
-
-        def __getitem__(self, index: int) -> tuple[np.ndarray, ...]:
-            pick = np.sort(self.order[index * batch_size : (index + 1) * batch_size])
-            x = np.asarray(store.view()[rows[pick]], dtype=np.float32)
-            if transform is not None:
-                x = transform(x)
-            if weights is None:
-                return x, targets[pick]
-            return x, targets[pick], weights[pick]
-
-        def on_epoch_end(self) -> None:
-            if shuffle_seed is not None:
-                self.rng.shuffle(self.order)
-
-    return Rows()
-
-
-def _keras() -> Any:
-    from .runtime import tensorflow
-
-    return tensorflow().keras

@@ -1,31 +1,38 @@
-"""A trial: one model with one setting, trained in steps and scored on validation; and the
-candidate it yields. The state keras-tuner keeps in its Trial."""
+"""One fit: a recipe's model trained on some rows, stopped early on others, with a deadline
+checked between epochs; and the candidate the search hands on."""
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from ..progress import Advance
-from .families import Kind, candidate_name
-from .hyperparameters import BATCH_SIZE, PATIENCE
+from .families import Kind
 from .runtime import tensorflow
-from .store import ArrayStore, batches
+
+PATIENCE = 6  # epochs without a better validation loss before early stopping
+
+
+def batch_size(n_images: int) -> int:
+    """32 below 4,000 training images (more steps per epoch where data is scarce), 64 up to
+    20,000, 128 beyond (the Keras mnist_convnet example's, for 60,000)."""
+    return 32 if n_images < 4000 else 64 if n_images < 20000 else 128
 
 
 @dataclass
 class Candidate:
-    """A trained model, its validation score and how it was made."""
+    """A trained model, its score and how it was made."""
 
-    family: str  # a backbone or convnet name: what the plan and the search know it by
+    family: str  # a backbone or convnet name
     kind: Kind
     description: str
     input_size: int
-    val_accuracy: float
+    val_accuracy: float  # cross-validated (out-of-fold) or on the validation split
     val_loss: float
     epochs: int
     seconds: float
@@ -34,11 +41,7 @@ class Candidate:
     model: Any = field(repr=False, compare=False)
     architecture: Callable[[], Any] = field(repr=False, compare=False)
     """Builds an untrained model of the same structure (for a float32 copy)."""
-    fine_tuned: bool = False
-
-    @property
-    def name(self) -> str:
-        return candidate_name(self.family, self.kind, fine_tuned=self.fine_tuned)
+    name: str = ""
 
     def leaderboard_row(self) -> dict[str, Any]:
         return {
@@ -55,8 +58,8 @@ class Candidate:
 
 
 def rank(candidate: Candidate) -> tuple[float, float]:
-    """Higher validation accuracy first; ties go to the lower validation loss."""
-    return (-round(candidate.val_accuracy, 6), round(candidate.val_loss, 6))
+    """Lower (cross-validated) log-loss first; ties go to the higher accuracy."""
+    return (round(candidate.val_loss, 6), -round(candidate.val_accuracy, 6))
 
 
 def one_hot(y: np.ndarray, n_classes: int) -> np.ndarray:
@@ -70,15 +73,16 @@ def sample_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
     return (len(y) / (n_classes * counts))[y].astype(np.float32)
 
 
-def augment(seed: int) -> Callable[[np.ndarray], np.ndarray]:
-    """Random horizontal flips and shifts of up to 1/8 of the side, from a seeded generator
+def augment(seed: int, flip: bool) -> Callable[[np.ndarray], np.ndarray]:
+    """Random shifts of up to 1/8 of the side (and horizontal flips) from a seeded generator
     (numpy, outside the model, so the exported graph has no augmentation ops)."""
     rng = np.random.default_rng(seed)
 
     def transform(x: np.ndarray) -> np.ndarray:
         out = x.copy()
-        flip = rng.random(len(x)) < 0.5
-        out[flip] = out[flip, :, ::-1]
+        if flip:
+            flipped = rng.random(len(x)) < 0.5
+            out[flipped] = out[flipped, :, ::-1]
         limit = max(1, x.shape[1] // 8)
         for i, (dy, dx) in enumerate(rng.integers(-limit, limit + 1, (len(x), 2))):
             out[i] = np.roll(out[i], (int(dy), int(dx)), axis=(0, 1))
@@ -87,158 +91,209 @@ def augment(seed: int) -> Callable[[np.ndarray], np.ndarray]:
     return transform
 
 
+def scores(probabilities: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """(accuracy, mean log-loss) of predicted probabilities."""
+    p = np.clip(probabilities[np.arange(len(y)), y], 1e-7, 1.0)
+    return float(np.mean(probabilities.argmax(1) == y)), float(-np.mean(np.log(p)))
+
+
 @dataclass
-class Data:
-    """Train and validation rows in a store, with their integer labels."""
+class Rows:
+    """Inputs (pixels or features) and integer labels, in memory."""
 
-    store: ArrayStore
-    train: Sequence[str]  # content hashes: the store's keys
-    validation: Sequence[str]
-    y_train: np.ndarray
-    y_validation: np.ndarray
-    n_classes: int
+    x: np.ndarray
+    y: np.ndarray
 
-    def train_batches(self, seed: int, transform: Callable[[np.ndarray], np.ndarray] | None) -> Any:
-        return batches(
-            self.store,
-            self.train,
-            one_hot(self.y_train, self.n_classes),
-            batch_size=BATCH_SIZE,
-            weights=sample_weights(self.y_train, self.n_classes),
-            shuffle_seed=seed,
-            transform=transform,
-        )
+    def __len__(self) -> int:
+        return len(self.y)
 
-    def validation_batches(self) -> Any:
-        return batches(
-            self.store,
-            self.validation,
-            one_hot(self.y_validation, self.n_classes),
-            batch_size=128,
-        )
+    def take(self, index: np.ndarray) -> Rows:
+        return Rows(self.x[index], self.y[index])
 
 
-class Trial:
-    """One model with one setting, trained in steps (successive halving resumes it)."""
-
-    def __init__(
-        self,
-        family: str,
-        kind: Kind,
-        description: str,
-        input_size: int,
-        settings: dict[str, Any],
-        build: Callable[[], Any],
-        data: Data,
-        *,
-        learning_rate: float,
-        label_smoothing: float,
-        transform: Callable[[np.ndarray], np.ndarray] | None,
-        seed: int,
-        fine_tuned: bool = False,
-    ) -> None:
-        keras = tensorflow().keras
-        self.family, self.kind, self.fine_tuned = family, kind, fine_tuned
-        self.description, self.input_size = description, input_size
-        self.settings = settings
-        self.architecture = build
-        self.data = data
-        self.model = build()
-        self.model.compile(
-            optimizer=keras.optimizers.Adam(learning_rate),
-            loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
-            metrics=["accuracy"],
-        )
-        self.train_data = data.train_batches(seed, transform)
-        self.validation_data = data.validation_batches()
-        self.epochs = 0
-        self.seconds = 0.0
-        self.val_accuracy = 0.0
-        self.val_loss = float("inf")
-        self.stage = "not run"
-        self.cut = False  # the deadline ended a run of this trial early
-        self.final = False  # the search kept it as its family's final
-
-    def run(
-        self,
-        epochs: int,
-        *,
-        deadline: float,
-        advance: Advance,
-        stage: str,
-        early_stopping: bool = False,
-    ) -> None:
-        """Train `epochs` more epochs (fewer if early stopping or the deadline ends it)."""
-        if epochs <= 0:
-            return
-        if time.monotonic() > deadline:
-            self.cut = True
-            return
-        start = time.monotonic()
-        found = callbacks(deadline, advance, early_stopping)
-        history = self.model.fit(
-            self.train_data,
-            validation_data=self.validation_data,
-            initial_epoch=self.epochs,
-            epochs=self.epochs + epochs,
-            callbacks=found,
-            shuffle=False,  # the batches reshuffle themselves, from the seed
-            verbose=0,
-        )
-        self.cut = self.cut or found[0].fired
-        ran = len(history.history.get("loss", []))
-        self.epochs += ran
-        self.stage = stage
-        if early_stopping:
-            loss, accuracy = self.model.evaluate(self.validation_data, verbose=0)
-        elif ran:
-            loss = history.history["val_loss"][-1]
-            accuracy = history.history["val_accuracy"][-1]
-        else:
-            loss, accuracy = self.val_loss, self.val_accuracy
-        self.val_loss, self.val_accuracy = float(loss), float(accuracy)
-        self.seconds += time.monotonic() - start
-
-    def candidate(self) -> Candidate:
-        return Candidate(
-            family=self.family,
-            kind=self.kind,
-            description=self.description,
-            input_size=self.input_size,
-            val_accuracy=self.val_accuracy,
-            val_loss=self.val_loss,
-            epochs=self.epochs,
-            seconds=self.seconds,
-            settings=self.settings,
-            stage=self.stage,
-            model=self.model,
-            architecture=self.architecture,
-            fine_tuned=self.fine_tuned,
-        )
-
-
-def callbacks(deadline: float, advance: Advance, early_stopping: bool) -> list[Any]:
-    """A deadline that stops training (first, so a trial can tell it fired), progress per
-    epoch, and early stopping on validation loss with the best weights restored."""
+def _sequence(
+    rows: Rows,
+    n_classes: int,
+    size: int,
+    *,
+    seed: int | None = None,
+    transform: Callable[[np.ndarray], np.ndarray] | None = None,
+    weighted: bool = False,
+) -> Any:
+    """A Keras PyDataset over in-memory rows, reshuffled every epoch from a seeded generator
+    (so fits repeat), converted to float32 a batch at a time."""
     keras = tensorflow().keras
+    targets = one_hot(rows.y, n_classes)
+    weights = sample_weights(rows.y, n_classes) if weighted else None
 
-    class Deadline(keras.callbacks.Callback):  # type: ignore[name-defined]
-        fired = False
+    class Batches(keras.utils.PyDataset):  # type: ignore[name-defined]
+        def __init__(self) -> None:
+            super().__init__(workers=1, use_multiprocessing=False)
+            self.rng = np.random.default_rng(seed)
+            self.order = np.arange(len(rows))
+            self.on_epoch_end()
 
-        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
-            if time.monotonic() > deadline:
-                self.model.stop_training = True
-                self.fired = True
+        def __len__(self) -> int:
+            return math.ceil(len(rows) / size)
 
-        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-            acc = (logs or {}).get("val_accuracy")
-            advance(1, description=f"epoch {epoch + 1}, val acc {acc:.3f}" if acc else None)
+        def __getitem__(self, index: int) -> tuple[np.ndarray, ...]:
+            pick = np.sort(self.order[index * size : (index + 1) * size])
+            x = rows.x[pick]
+            if transform is not None:
+                x = transform(x)
+            x = x.astype(np.float32)
+            if weights is None:
+                return x, targets[pick]
+            return x, targets[pick], weights[pick]
 
-    found: list[Any] = [Deadline()]
-    if early_stopping:
-        found.append(
-            keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=PATIENCE, restore_best_weights=True
-            )
+        def on_epoch_end(self) -> None:
+            if seed is not None:
+                self.rng.shuffle(self.order)
+
+    return Batches()
+
+
+@dataclass
+class FitResult:
+    """What one fit did."""
+
+    epochs: int  # epochs trained (the replay trains exactly this many)
+    best_epoch: int  # the epoch whose weights were kept (1-based; == epochs without stopping)
+    seconds: float
+    stopped_by_budget: bool  # ended between epochs because the next would not fit
+    cut: bool  # ended inside an epoch at the hard limit (cannot be replayed exactly)
+    probabilities: np.ndarray | None  # on the validation rows, with the kept weights
+
+
+def fit(
+    model: Any,
+    train: Rows,
+    validation: Rows | None,
+    n_classes: int,
+    *,
+    transform: Callable[[np.ndarray], np.ndarray] | None,
+    seed: int,
+    max_epochs: int,
+    deadline: float,
+    hard_deadline: float,
+    advance: Advance,
+) -> FitResult:
+    """Train a compiled model (`compile_fresh`) up to max_epochs; with validation rows, stop
+    after PATIENCE epochs without a lower validation loss and keep the best weights. Between
+    epochs, stop when the next epoch would end past `deadline`; inside one, only past
+    `hard_deadline`."""
+    size = batch_size(len(train))
+    watch = _Watch(deadline, hard_deadline, advance, validation, PATIENCE)
+    start = time.monotonic()
+    model.fit(
+        _sequence(train, n_classes, size, seed=seed, transform=transform, weighted=True),
+        epochs=max_epochs,
+        callbacks=[watch],
+        shuffle=False,  # the batches reshuffle themselves, from the seed
+        verbose=0,
+    )
+    if watch.best_weights is not None:
+        model.set_weights(watch.best_weights)
+    probabilities = None
+    if validation is not None:
+        probabilities = predict(model, validation.x)
+    return FitResult(
+        watch.epochs,
+        watch.best_epoch or watch.epochs,
+        time.monotonic() - start,
+        watch.stopped_by_budget,
+        watch.cut,
+        probabilities,
+    )
+
+
+class Fresh:
+    """A compiled model that can be reset to its initial weights and a fresh optimizer, so
+    the folds and the refit of one recipe reuse one traced training step (building and
+    tracing a new model costs seconds on a CPU)."""
+
+    def __init__(self, model: Any, learning_rate: float) -> None:
+        keras = tensorflow().keras
+        self.model = model
+        self.initial = model.get_weights()
+        model.compile(
+            optimizer=keras.optimizers.Adam(learning_rate),
+            loss=keras.losses.CategoricalCrossentropy(),
         )
-    return found
+        self.used = False
+
+    def reset(self) -> Any:
+        """The model with its initial weights and an optimizer with no steps taken."""
+        if self.used:
+            self.model.set_weights(self.initial)
+            for variable in self.model.optimizer.variables:
+                if "learning_rate" not in variable.path:
+                    variable.assign(np.zeros(variable.shape, variable.dtype))
+        self.used = True
+        return self.model
+
+
+def predict(model: Any, x: np.ndarray, size: int = 256) -> np.ndarray:
+    """Probabilities, a batch at a time."""
+    parts = [
+        np.asarray(model.predict_on_batch(x[i : i + size].astype(np.float32)))
+        for i in range(0, len(x), size)
+    ]
+    return np.concatenate(parts).astype(np.float64)
+
+
+class _Watch:
+    """Early stopping on validation loss (best weights kept), the deadlines, progress.
+    Validation is scored here with one predict per batch of rows, which costs less than
+    Keras's evaluation loop on small data."""
+
+    def __new__(cls, *args: Any) -> Any:
+        keras = tensorflow().keras
+
+        class Watch(keras.callbacks.Callback):  # type: ignore[name-defined]
+            def __init__(
+                self,
+                deadline: float,
+                hard: float,
+                advance: Advance,
+                validation: Rows | None,
+                patience: int,
+            ) -> None:
+                super().__init__()
+                self.deadline, self.hard, self.advance = deadline, hard, advance
+                self.validation, self.patience = validation, patience
+                self.best_loss = math.inf
+                self.best_weights: list[Any] | None = None
+                self.best_epoch = 0
+                self.epochs = 0
+                self.started = 0.0
+                self.stopped_by_budget = self.cut = False
+
+            def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+                self.started = time.monotonic()
+
+            def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+                if time.monotonic() > self.hard:
+                    self.model.stop_training = True
+                    self.cut = True
+
+            def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+                self.epochs = epoch + 1
+                description = None
+                if self.validation is not None and not self.cut:
+                    accuracy, loss = scores(
+                        predict(self.model, self.validation.x), self.validation.y
+                    )
+                    description = f"epoch {epoch + 1}, val acc {accuracy:.3f}"
+                    if loss < self.best_loss:
+                        self.best_loss, self.best_epoch = loss, epoch + 1
+                        self.best_weights = self.model.get_weights()
+                    elif epoch + 1 - self.best_epoch >= self.patience:
+                        self.model.stop_training = True
+                self.advance(1, description=description)
+                now = time.monotonic()
+                if not self.model.stop_training and now + (now - self.started) > self.deadline:
+                    self.model.stop_training = True
+                    self.stopped_by_budget = True
+
+        return Watch(*args)

@@ -1,0 +1,117 @@
+"""The shipped model: the best recipe, or the average of the best two when their
+out-of-fold predictions say averaging helps; refit on train + validation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .backbones import LoadedBackbone
+from .families import Kind
+from .networks import (
+    CNN_ARCHITECTURES,
+    assemble,
+    average,
+    average_heads,
+    build_extractor,
+    build_head,
+)
+from .recipes import Recipe
+from .trial import FitResult, scores
+
+
+@dataclass
+class Scored:
+    """A recipe's fits: out-of-fold probabilities, epochs, time, and its first fit's model."""
+
+    recipe: Recipe
+    probabilities: np.ndarray  # NaN rows: folds not reached
+    fits: list[FitResult] = field(default_factory=list)
+    model: Any = None  # the recipe's model (later fits reuse it)
+    weights: Any = None  # its weights after the first fold's fit
+    flops: float = 0.0
+
+    @property
+    def covered(self) -> np.ndarray:
+        return ~np.isnan(self.probabilities[:, 0])
+
+
+def fold_epochs(s: Scored, folds: int) -> tuple[int, ...]:
+    done = [f.epochs for f in s.fits]
+    return tuple(done + [0] * (folds - len(done)))
+
+
+def scored_scores(s: Scored, y: np.ndarray) -> tuple[float, float]:
+    covered = s.covered
+    return scores(s.probabilities[covered], y[covered])
+
+
+def scored_loss(s: Scored, y: np.ndarray) -> float:
+    return scored_scores(s, y)[1]
+
+
+def _input(s: Scored) -> tuple[Kind, str, int]:
+    """Members of one ensemble read the same input: pixels at one size, or one backbone's
+    features."""
+    family = s.recipe.family if s.recipe.kind is Kind.TRANSFER else ""
+    return (s.recipe.kind, family, s.recipe.input_size)
+
+
+def choose(scored: Sequence[Scored], y: np.ndarray, gain: float, folds: int) -> tuple[int, ...]:
+    """Indices of the members: the recipe with the lowest out-of-fold log-loss among those
+    scored on every fold (the first recipe if none was), and a second one with the same
+    input when averaging the two cuts that log-loss by `gain` without losing accuracy."""
+    complete = [i for i, s in enumerate(scored) if len(s.fits) == folds] or [0]
+
+    def score(p: np.ndarray, rows: np.ndarray) -> tuple[float, float]:
+        return scores(p[rows], y[rows])
+
+    def alone(i: int) -> tuple[float, float]:
+        return score(scored[i].probabilities, scored[i].covered)
+
+    best = min(complete, key=lambda i: (alone(i)[1], -alone(i)[0]))
+    accuracy, loss = alone(best)
+    partner, partner_loss = None, loss * (1 - gain)
+    for i in complete:
+        if i == best or _input(scored[i]) != _input(scored[best]):
+            continue
+        rows = scored[i].covered & scored[best].covered
+        both = (scored[i].probabilities + scored[best].probabilities) / 2
+        acc_e, loss_e = score(both, rows)
+        if loss_e < partner_loss and acc_e >= accuracy:
+            partner, partner_loss = i, loss_e
+    return (best,) if partner is None else (best, partner)
+
+
+def combine(
+    recipes: Sequence[Recipe],
+    models: Sequence[Any],
+    n_classes: int,
+    backbone: tuple[LoadedBackbone, Any] | None,
+) -> tuple[Any, Any]:
+    """The members as one model (image in, averaged probabilities out) and a builder of the
+    same structure untrained (for a float32 copy). backbone: (loaded backbone, extractor)
+    for heads on its features."""
+    first = recipes[0]
+    size = first.input_size
+    if backbone is None:
+        model = models[0] if len(models) == 1 else average(models, size)
+
+        def architecture() -> Any:
+            built = [CNN_ARCHITECTURES[r.family][1](size, n_classes, r.dropout) for r in recipes]
+            return built[0] if len(built) == 1 else average(built, size)
+
+        return model, architecture
+    lb, extractor = backbone
+    n_features = int(models[0].input_shape[-1])
+    head = models[0] if len(models) == 1 else average_heads(models, n_features)
+
+    def transfer() -> Any:
+        heads = [build_head(n_features, n_classes, r.dropout, r.l2) for r in recipes]
+        one = heads[0] if len(heads) == 1 else average_heads(heads, n_features)
+        return assemble(build_extractor(lb.backbone.build(None), lb.backbone), one, size)
+
+    return assemble(extractor, head, size), transfer
