@@ -201,7 +201,7 @@ def test_a_replayed_plan_gives_a_byte_identical_transfer_model(
     assert_same_model(tmp_path / "one", tmp_path / "cold")
     warmed = generate(data, tmp_path / "warm", *replay, "--verbose", cache=warm)  # cached
     assert warmed.returncode == 0, warmed.stdout + warmed.stderr
-    assert "features reused" in warmed.stdout
+    assert "mobilenet_v2 features at 96px reused" in " ".join(warmed.stdout.split())
     phases = " ".join(warmed.stdout.split())
     assert "Time per phase (wall seconds): importing TensorFlow:" in phases
     assert "checking images:" in phases and "writing the project:" in phases
