@@ -307,8 +307,8 @@ def _build(spec: Any) -> None:
         table.add_row(
             c.name,
             settings,
-            f"{c.val_accuracy:.4f}",
-            f"{c.val_loss:.4f}",
+            f"{c.val_accuracy:.4f}" if c.val_accuracy == c.val_accuracy else "-",
+            f"{c.val_loss:.4f}" if c.val_loss == c.val_loss else "-",
             str(c.epochs),
             f"{c.seconds:.1f}",
         )
@@ -317,10 +317,15 @@ def _build(spec: Any) -> None:
         f"(the shipped model, then the best of each other family; all {len(t.leaderboard)} "
         "recipes scored are in modelgen.toml)"
     )
+    score = (
+        f"{t.plan.describe_score()} {winner.val_accuracy:.3f}"
+        if winner.val_accuracy == winner.val_accuracy  # NaN: a direct fit, not scored
+        else "no time to compare recipes: trained on train + validation for the budget"
+    )
     console.print(
         f"[green]Done[/] in {t.seconds:.0f}s of training (budget {spec.answers.time_budget:.0f}s"
         f"{', cut short by it' if t.deadline_cut else ''}). Winner: [bold]{winner.name}[/] "
-        f"({t.plan.describe_score()} {winner.val_accuracy:.3f})"
+        f"({score})"
     )
     e = result.evaluation
     console.print(

@@ -23,7 +23,7 @@ from .render import MANIFEST, render_tree, sha256
 from .spec import SAMPLE, ProjectSpec
 from .train import TrainResult
 from .train.families import candidate_name, describe_skip, grouped_skips
-from .train.plan import CROSS_VALIDATION, Plan
+from .train.plan import CROSS_VALIDATION, DIRECT, Plan
 
 MAX_TEST_IMAGES = 200  # copied into the generated project's tests
 TOP_LOSSES = 12  # most confidently wrong test images shown in the README
@@ -101,6 +101,11 @@ def selection_text(plan: Plan, train: int, validation: int) -> str:
         return (
             f"scored by {plan.folds}-fold cross-validation over the {train} + {validation} train "
             "and validation images (accuracy and log-loss of each image's out-of-fold prediction)"
+        )
+    if plan.protocol == DIRECT:
+        return (
+            f"not compared: the budget held one convnet, trained on all {train} + {validation} "
+            "train and validation images for as many epochs as fit in it"
         )
     return f"trained on the {train} train images and scored on the {validation} validation images"
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,11 +26,14 @@ from generator.train.backbones import (
     registry,
     weights_for,
 )
+from generator.train.budget import AUGMENTED_EPOCHS
 from generator.train.families import Kind, Skip, SkipCause
 from generator.train.features import feature_cache
 from generator.train.folds import assign_folds
 from generator.train.networks import build_cnn
 from generator.train.plan import Plan
+from generator.train.recipes import recipes
+from generator.train.runner import Runner
 from generator.train.runtime import select_compute, tensorflow
 
 TINY = mobilenet_v2(96)
@@ -291,6 +296,34 @@ def test_an_ensemble_of_heads_on_the_stand_in_weights_exports_as_one_graph(
     parity, probabilities = check_parity(winner.model, path, [x])
     assert parity.max_abs_diff <= 1e-4 and parity.top1_agreement == 1.0
     np.testing.assert_allclose(probabilities.sum(1), 1.0, atol=1e-5)
+
+
+def test_a_short_budget_trains_one_convnet_on_train_and_validation(
+    make_dataset: MakeDataset,
+) -> None:
+    """With a remembered rate that makes the usual fit and refit unaffordable, one convnet
+    trains on train + validation for what the budget holds; its plan replays exactly."""
+    from generator.train.costs import Costs
+
+    labels, split = _tiny_split(make_dataset)
+    options = TrainOptions(time_budget=5, weights="none")
+    runner = Runner(split, labels, options, NullReporter(), select_compute("cpu"), 0.0, [], [])
+    runner.deadline = time.monotonic() + 60
+    runner.costs = Costs({Kind.CNN: 1e-8})  # seconds per epoch: a slow machine
+    todo = recipes(("small-cnn",), 32, [])
+    recipe, epochs = runner.direct_fit(todo) or (None, 0)
+    assert recipe is not None and recipe.augment == "none"  # too few epochs for shifts
+    assert 1 <= epochs < AUGMENTED_EPOCHS
+    runner.costs = Costs({Kind.CNN: 1e-14})  # a fast machine: the usual search
+    assert runner.direct_fit(todo) is None
+    plan = Plan.from_dict(
+        plan_table(recipe_row("small-cnn", [3]), shipped=[0], refit=[3], folds=1)
+        | {"protocol": "direct"}
+    )
+    result = train(split, labels, replace(options, plan=plan))
+    assert result.plan == plan and result.winner.epochs == 3
+    assert result.winner.stage == "trained on train + validation for the budget, not scored"
+    assert math.isnan(result.winner.val_accuracy)
 
 
 def test_folds_keep_near_copies_together_and_every_class_in_every_fold() -> None:

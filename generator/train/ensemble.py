@@ -20,7 +20,7 @@ from .networks import (
     build_head,
 )
 from .recipes import Recipe
-from .trial import FitResult, scores
+from .trial import Candidate, FitResult, scores
 
 
 @dataclass
@@ -115,3 +115,29 @@ def combine(
         return assemble(build_extractor(lb.backbone.build(None), lb.backbone), one, size)
 
     return assemble(extractor, head, size), transfer
+
+
+def leaderboard_candidate(s: Scored, y: np.ndarray, folds: int, description: str) -> Candidate:
+    """A scored recipe as a leaderboard row."""
+    accuracy, loss = scored_scores(s, y)
+    if folds == 1:
+        stage = "validation split"
+    elif len(s.fits) == folds:
+        stage = f"{folds}-fold cross-validation"
+    else:
+        stage = f"{len(s.fits)} of {folds} folds (budget)"
+    return Candidate(
+        s.recipe.family,
+        s.recipe.kind,
+        description,
+        s.recipe.input_size,
+        accuracy,
+        loss,
+        int(round(np.mean([f.epochs for f in s.fits]))),
+        sum(f.seconds for f in s.fits),
+        s.recipe.settings(),
+        stage,
+        model=s.model,
+        architecture=lambda: None,
+        name=s.recipe.name,
+    )

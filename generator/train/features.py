@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..progress import Reporter
 from ..resources import cache_dir
 from .backbones import LoadedBackbone
+from .embed import onnx_backbone, onnx_embedder
 from .runtime import Compute, tensorflow
 from .store import ArrayStore
 
@@ -50,3 +52,43 @@ def fixed_batches(fn: Callable[[np.ndarray], Any], size: int) -> Callable[[np.nd
         return np.asarray(fn(batch))[:n]
 
     return padded
+
+
+def feature_store(
+    lb: LoadedBackbone, extractor: Any, compute: Compute, reporter: Reporter, root: Path | None
+) -> tuple[ArrayStore, Callable[[np.ndarray], Any]]:
+    """The backbone's feature cache and the function that fills it: on a CPU, onnxruntime
+    on the backbone exported once to ONNX (several times Keras's speed); on a GPU, Keras."""
+    key = feature_key(lb, compute)
+    embed = extractor.predict_on_batch
+    size = lb.backbone.input_size
+    if compute.device == "cpu":
+        with reporter.phase(f"{lb.backbone.name} at {size}px to ONNX", total=None):
+            embed = onnx_embedder(onnx_backbone(extractor, key, size, root))
+        key += "-onnxruntime"
+    store = feature_cache(key, int(lb.model.output_shape[-1]), root)
+    return store, fixed_batches(embed, EXTRACT_BATCH)
+
+
+def fill(
+    store: ArrayStore,
+    images: Sequence[tuple[str, Path]],
+    size: int,
+    embed: Callable[[np.ndarray], Any] | None,
+    what: str,
+    reporter: Reporter,
+    deadline: float,
+) -> np.ndarray | None:
+    """The images' rows (filling the cache with those it lacks), in memory; None if the
+    deadline came first (what was done stays cached)."""
+    keys = [k for k, _ in images]
+    todo = len(store.missing(keys))
+    if todo < len(images):
+        reporter.info(f"Cache: {len(images) - todo} of {len(images)} {what} reused")
+    if todo:
+        with reporter.phase(what, total=todo) as advance:
+            store.fill(images, size, embed, on_batch=advance, deadline=deadline)
+    if store.missing(keys):
+        reporter.warn(f"the time budget ran out while preparing {what} (kept for the next run)")
+        return None
+    return store.take(keys)

@@ -12,6 +12,7 @@ from .recipes import Recipe
 
 CROSS_VALIDATION = "cross-validation"
 HOLDOUT = "holdout"
+DIRECT = "direct"  # one recipe on train + validation for what the budget holds, unscored
 
 
 @dataclass(frozen=True)
@@ -58,11 +59,11 @@ class Plan:
 
     def describe(self, replayed: bool = False) -> list[str]:
         """The plan in words, printed before a replay."""
-        how = (
-            f"{self.folds}-fold cross-validation over train + validation"
-            if self.protocol == CROSS_VALIDATION
-            else "fits on train, scored on validation"
-        )
+        how = {
+            CROSS_VALIDATION: f"{self.folds}-fold cross-validation over train + validation",
+            HOLDOUT: "fits on train, scored on validation",
+            DIRECT: "one fit on train + validation, unscored",
+        }[self.protocol]
         head = "Replaying the recorded plan" if replayed else "Plan"
         lines = [f"{head}: {len(self.evaluated)} recipes by {how}"]
         for e in self.evaluated:
@@ -105,7 +106,9 @@ class Plan:
             tuple(int(i) for i in raw["shipped"]),
             tuple(int(e) for e in raw.get("refit_epochs", ())),
         )
-        if plan.protocol not in (CROSS_VALIDATION, HOLDOUT):
+        if plan.protocol == DIRECT and (len(evaluated) != 1 or len(plan.refit_epochs) != 1):
+            raise ValueError("a direct plan trains one recipe, refit once")
+        if plan.protocol not in (CROSS_VALIDATION, HOLDOUT, DIRECT):
             raise ValueError(f"unknown protocol {plan.protocol!r}")
         if plan.protocol == CROSS_VALIDATION and plan.folds < 2:
             raise ValueError("cross-validation needs 2 folds or more")

@@ -4,7 +4,6 @@ fold while the budget allows, the choice, the refit, and the candidates it hands
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,9 +12,18 @@ import numpy as np
 from ..data.split import Split
 from ..progress import Reporter
 from .backbones import LoadedBackbone
-from .ensemble import Scored, choose, combine, fold_epochs, scored_loss, scored_scores
+from .budget import FOLDS, BudgetRules
+from .costs import Costs
+from .ensemble import (
+    Scored,
+    choose,
+    combine,
+    fold_epochs,
+    leaderboard_candidate,
+    scored_loss,
+)
 from .families import Kind, Skip, SkipCause
-from .features import EXTRACT_BATCH, feature_cache, feature_key, fixed_batches, pixel_cache
+from .features import feature_store, fill, pixel_cache
 from .folds import assign_folds
 from .networks import (
     CNN_ARCHITECTURES,
@@ -23,23 +31,20 @@ from .networks import (
     build_head,
     flops,
 )
-from .plan import Evaluated, Plan
+from .plan import CROSS_VALIDATION, DIRECT, HOLDOUT, Evaluated, Plan
 from .recipes import Recipe, describe
 from .runtime import Compute, seed_everything
-from .sizing import resized
-from .store import ArrayStore
-from .trial import PATIENCE, Candidate, FitResult, Fresh, Rows, augment, fit, rank, scores
+from .sizing import calibration_file, machine_key, resized
+from .trial import Candidate, FitResult, Fresh, Rows, augment, fit, rank, scores
 
 HARD_OVERRUN = 0.1  # of the budget: inside an epoch, training stops only this far past it
 ENSEMBLE_GAIN = 0.03  # averaging two recipes must cut the out-of-fold log-loss this much
 IMPROVEMENT = 0.01  # a recipe improves on the best when it cuts its log-loss this much
 STALE_RECIPES = 1  # the search ends after this many recipes in a row fail to improve
-REFIT_EPOCHS = 1.2  # the refit trains this many times the folds' best epochs (more data)
 
 
-class Runner:
-    """One search: the pool (train then validation rows), its folds, and the recipes'
-    scores."""
+class Runner(BudgetRules):
+    """One search: the pool (train then validation rows), its folds, the recipes' scores."""
 
     def __init__(
         self,
@@ -55,8 +60,7 @@ class Runner:
         self.options, self.reporter, self.compute = options, reporter, compute
         self.records = [*split.train, *split.validation]
         self.n_train = len(split.train)
-        index = {label: i for i, label in enumerate(labels)}
-        self.y = np.array([index[r.label] for r in self.records], dtype=np.int64)
+        self.y = np.array([list(labels).index(r.label) for r in self.records], dtype=np.int64)
         self.n_classes = len(labels)
         self.loaded = {lb.backbone.name: lb for lb in loaded}
         self.skipped = list(skipped)
@@ -66,8 +70,7 @@ class Runner:
         self.cut = False
         self.inputs: dict[tuple[str, int], Rows | None] = {}
         self.extractors: dict[tuple[str, int], Any] = {}
-        self.rate: dict[Kind, float] = {}  # seconds per row x epoch x FLOP, per kind
-        self.epochs_seen: list[int] = []
+        self.costs = Costs.remembered(calibration_file(), machine_key(compute))
         self.models: dict[Recipe, Fresh] = {}
 
     def set_protocol(self, protocol: str, folds: int) -> None:
@@ -78,7 +81,6 @@ class Runner:
         else:  # holdout: fold 0 is the validation split, the train split is never held out
             self.fold = np.where(np.arange(len(self.records)) < self.n_train, -1, 0)
 
-    # -- inputs -----------------------------------------------------------------------
     def rows(self, recipe: Recipe) -> Rows | None:
         """Pixels at the recipe's size, or its backbone's features; None if the budget ran
         out while preparing them (what was done stays cached)."""
@@ -91,49 +93,20 @@ class Runner:
         """Fill the pixel or feature cache for the pool and load it (rows are small)."""
         root, size = self.options.cache_root, recipe.input_size
         if recipe.kind is Kind.CNN:
-            store, compute, what = pixel_cache(size, root), None, f"images at {size}px"
+            store, embed, what = pixel_cache(size, root), None, f"images at {size}px"
         else:
             lb = resized(self.loaded[recipe.family], size)
             extractor = build_extractor(lb.model, lb.backbone)
             self.extractors[(recipe.family, size)] = (lb, extractor)
-            store = feature_cache(
-                feature_key(lb, self.compute), int(lb.model.output_shape[-1]), root
-            )
-            compute = fixed_batches(extractor.predict_on_batch, EXTRACT_BATCH)
+            store, embed = feature_store(lb, extractor, self.compute, self.reporter, root)
             what = f"{recipe.family} features at {size}px"
         images = [(r.sha256, r.path) for r in self.records]
-        keys = [k for k, _ in images]
-        todo = len(store.missing(keys))
-        if todo < len(images):
-            self.reporter.info(f"Cache: {len(images) - todo} of {len(images)} {what} reused")
-        if todo:
-            with self.reporter.phase(what, total=todo) as advance:
-                store.fill(images, size, compute, on_batch=advance, deadline=self.hard)
-        if store.missing(keys):
+        x = fill(store, images, size, embed, what, self.reporter, self.hard)
+        if x is None:
             self.cut = True
-            self.reporter.warn(
-                f"the time budget ran out while preparing {what} (kept for the next run)"
-            )
             return None
-        return _in_memory(store, keys, self.y)
+        return Rows(x, self.y)
 
-    # -- costs ------------------------------------------------------------------------
-    def estimate(self, kind: Kind, cost: float, rows: int, epochs: int | None = None) -> float:
-        """Seconds for `epochs` epochs (default: as many as fits so far needed) over `rows`
-        rows of a model of `cost` FLOPs, at the rate this run measured for that kind of
-        model (0 when none was measured yet)."""
-        rate = self.rate.get(kind)
-        if rate is None:
-            return 0.0
-        if epochs is None:
-            seen = self.epochs_seen or [20]
-            epochs = int(np.mean(seen)) + PATIENCE
-        return rate * cost * rows * epochs * 1.2 + 1.0
-
-    def left(self) -> float:
-        return self.deadline - time.monotonic()
-
-    # -- fits -------------------------------------------------------------------------
     def build(self, recipe: Recipe, rows: Rows) -> Any:
         if recipe.kind is Kind.TRANSFER:
             return build_head(rows.x.shape[1], self.n_classes, recipe.dropout, recipe.l2)
@@ -162,18 +135,13 @@ class Runner:
                 transform=transform,
                 seed=seed,
                 max_epochs=epochs,
+                learning_rate=recipe.learning_rate,
                 deadline=self.deadline,
                 hard_deadline=self.hard,
                 advance=advance,
             )
         self.cut = self.cut or result.cut
-        cost = flops(model) * len(train) * result.epochs
-        if cost and result.seconds > 0:
-            measured = result.seconds / cost
-            known = self.rate.get(recipe.kind)
-            self.rate[recipe.kind] = measured if known is None else (known + measured) / 2
-        if validation is not None:
-            self.epochs_seen.append(result.best_epoch)
+        self.costs.observe(recipe.kind, flops(model), len(train), result, validation is not None)
         return model, result
 
     def evaluate(
@@ -190,9 +158,10 @@ class Runner:
             if epochs == 0:
                 break
             if recorded is None and f > 0 and scored.flops:
-                need = self.estimate(recipe.kind, scored.flops, int((~held).sum()))
-                if need + refit_reserve > self.left():
-                    break
+                need = self.costs.estimate(recipe.kind, scored.flops, int((~held).sum()))
+                reserve = max(refit_reserve, self.refit_estimate(scored))
+                if need + reserve > self.left():
+                    break  # the rest of the budget goes to the refit
             label = (
                 recipe.name if self.folds == 1 else f"{recipe.name}, fold {f + 1} of {self.folds}"
             )
@@ -207,30 +176,47 @@ class Runner:
                 break
         return scored
 
-    # -- the whole search ----------------------------------------------------------------
     def run(
         self, todo: Sequence[Recipe], replay: Plan | None
     ) -> tuple[Candidate, list[Candidate], Plan]:
-        """Score the recipes in order while the budget allows (each must leave time for the
-        refit of the best so far), ending early when they stop improving; then ship."""
+        """The first recipe's fit on the train split, stopped on validation: the first model.
+        Then, when the budget affords cross-validating two recipes and a refit (and the data
+        is small), every recipe is scored by cross-validation; otherwise the next recipes
+        are fit on the train split too. Recipes run in order while each leaves time for the
+        refit of the best so far, and the search ends when they stop improving."""
+        todo = list(todo)
         scored: list[Scored] = []
-        best_loss, stale = math.inf, 0
+        if replay is not None and replay.protocol == DIRECT:
+            return self.direct(replay.evaluated[0].recipe, replay.refit_epochs[0])
+        if replay is not None:
+            self.set_protocol(replay.protocol, replay.folds)
+        elif (direct := self.direct_fit(todo)) is not None:
+            return self.direct(*direct)
+        else:
+            self.set_protocol(HOLDOUT, 1)
+            while todo and not scored:
+                first = self.evaluate(todo.pop(0), None, 0.0)
+                if first is not None and first.fits:
+                    scored.append(first)
+            if scored and self.cross_validation_pays(scored[0]):
+                todo.insert(0, scored.pop().recipe)
+                self.set_protocol(CROSS_VALIDATION, (self.options.folds or FOLDS))
+        best_loss = min((scored_loss(s, self.y) for s in scored), default=math.inf)
+        stale = 0
         for i, recipe in enumerate(todo):
             recorded = replay.evaluated[i].fold_epochs if replay else None
             reserve = 0.0
             if replay is None and stale >= STALE_RECIPES:
                 self.reporter.info(
-                    f"{recipe_count(i)} did not improve on the best: the search ends here"
+                    f"The last {STALE_RECIPES} recipe(s) did not improve on the best: the search "
+                    "ends here"
                 )
                 break
             if replay is None and scored:
                 best = min(scored, key=lambda s: scored_loss(s, self.y))
                 reserve = self.refit_estimate(best)
-                rows = self.inputs.get(_input_key(recipe))
-                cost = flops(self.build(recipe, rows)) if rows is not None else 0.0
-                folds_rows = len(self.y) * (self.folds - 1) if self.folds > 1 else self.n_train
-                need = self.estimate(recipe.kind, cost, folds_rows) if cost else 0.0
-                if need + reserve > self.left() or self.left() <= 0:
+                need = self.recipe_estimate(recipe)
+                if need + reserve > self.left():
                     self.skipped.append(
                         Skip(
                             recipe.family,
@@ -259,13 +245,16 @@ class Runner:
                 f"the {self.options.time_budget:.0f}s time budget ran out before a first model "
                 "was trained: raise --time-budget"
             )
+        self.costs.remember(calibration_file(), machine_key(self.compute))
         return self.finish(scored, replay)
 
-    def refit_estimate(self, s: Scored) -> float:
-        if self.folds == 1:
-            return 0.0
-        epochs = round(REFIT_EPOCHS * np.mean([f.best_epoch for f in s.fits]))
-        return self.estimate(s.recipe.kind, s.flops, len(self.y), epochs) / 1.2
+    def direct(self, recipe: Recipe, epochs: int) -> tuple[Candidate, list[Candidate], Plan]:
+        """One recipe trained on train + validation for `epochs` (see direct_fit)."""
+        self.set_protocol(DIRECT, 1)
+        scored = Scored(recipe, np.full((len(self.y), self.n_classes), np.nan))
+        winner, done = self.ship([scored], (epochs,))
+        self.costs.remember(calibration_file(), machine_key(self.compute))
+        return winner, [winner], Plan(DIRECT, 1, (Evaluated(recipe, done),), (0,), done)
 
     def finish(
         self, scored: list[Scored], replay: Plan | None
@@ -276,19 +265,7 @@ class Runner:
             members, refit = replay.shipped, replay.refit_epochs
         else:
             members = choose(scored, self.y, ENSEMBLE_GAIN, self.folds)
-            refit = ()
-            if self.folds > 1:
-                epochs = tuple(
-                    max(1, round(REFIT_EPOCHS * np.mean([f.best_epoch for f in scored[i].fits])))
-                    for i in members
-                )
-                need = sum(self.refit_estimate(scored[i]) for i in members)
-                if need <= self.left():
-                    refit = epochs
-                else:
-                    self.reporter.warn(
-                        "no time left to refit on train + validation: the first fold's model ships"
-                    )
+            refit = self.affordable_refit([scored[i] for i in members])
         winner, refit_done = self.ship([scored[i] for i in members], refit)
         plan = Plan(
             self.protocol,
@@ -297,7 +274,13 @@ class Runner:
             tuple(members),
             refit_done,
         )
-        board = sorted((self.candidate(s) for s in scored), key=rank)
+        board = sorted(
+            (
+                leaderboard_candidate(s, self.y, self.folds, describe(s.recipe, self.loaded))
+                for s in scored
+            ),
+            key=rank,
+        )
         return winner, board, plan
 
     def ship(
@@ -311,6 +294,7 @@ class Runner:
             assert rows is not None
             label = f"{s.recipe.name}, refit on train + validation"
             model, result = self.fit_one(s.recipe, rows, None, epochs, label)
+            self.cut = self.cut or result.stopped_by_budget  # its cosine schedule was cut
             models.append(model)
             done.append(result.epochs)
             seconds += result.seconds
@@ -327,8 +311,12 @@ class Runner:
         model, architecture = combine(recipes, models, self.n_classes, backbone)
         covered = np.logical_and.reduce([s.covered for s in members])
         probabilities = np.mean([s.probabilities for s in members], axis=0)
-        accuracy, loss = scores(probabilities[covered], self.y[covered])
-        if refit:
+        accuracy, loss = math.nan, math.nan  # a direct fit is not scored before the test
+        if covered.any():
+            accuracy, loss = scores(probabilities[covered], self.y[covered])
+        if self.protocol == DIRECT:
+            stage = "trained on train + validation for the budget, not scored"
+        elif refit:
             stage = "refit on train + validation"
         elif self.folds == 1:
             stage = "trained on train, stopped on validation"
@@ -355,43 +343,6 @@ class Runner:
         )
         return winner, tuple(done)
 
-    def candidate(self, s: Scored) -> Candidate:
-        """A scored recipe as a leaderboard row."""
-        accuracy, loss = scored_scores(s, self.y)
-        complete = len(s.fits) == self.folds
-        stage = (
-            "validation split"
-            if self.folds == 1
-            else (
-                f"{self.folds}-fold cross-validation"
-                if complete
-                else f"{len(s.fits)} of {self.folds} folds (budget)"
-            )
-        )
-        return Candidate(
-            s.recipe.family,
-            s.recipe.kind,
-            describe(s.recipe, self.loaded),
-            s.recipe.input_size,
-            accuracy,
-            loss,
-            int(round(np.mean([f.epochs for f in s.fits]))),
-            sum(f.seconds for f in s.fits),
-            s.recipe.settings(),
-            stage,
-            model=s.model,
-            architecture=lambda: None,
-            name=s.recipe.name,
-        )
 
-
-def _in_memory(store: ArrayStore, keys: Sequence[str], y: np.ndarray) -> Rows:
-    return Rows(store.take(keys), y)
-
-
-def _input_key(recipe: Recipe) -> tuple[str, int]:
+def _input_key(recipe: Recipe) -> tuple[str, int]:  # pixels at a size, or features
     return (recipe.family if recipe.kind is Kind.TRANSFER else "", recipe.input_size)
-
-
-def recipe_count(i: int) -> str:
-    return "The last recipe" if STALE_RECIPES == 1 else f"The last {STALE_RECIPES} recipes"

@@ -16,7 +16,6 @@ IMPORT_SECONDS: list[float] = []  # how long the first `import tensorflow` took,
 def tensorflow() -> Any:
     """Import TensorFlow quietly (its import costs seconds; only training needs it)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     start = time.perf_counter()
     import tensorflow as tf
 

@@ -23,15 +23,12 @@ from ..progress import NullReporter, Reporter
 from .backbones import LoadedBackbone, load_backbones
 from .families import Kind, Skip
 from .networks import CNN_ARCHITECTURES, cnn_input_size
-from .plan import CROSS_VALIDATION, HOLDOUT, Plan
+from .plan import Plan
 from .recipes import recipes
 from .runner import Runner
 from .runtime import Compute, select_compute, tensorflow
 from .sizing import backbone_size
 from .trial import Candidate
-
-CV_MAX_IMAGES = 4000  # train + validation images up to which recipes are cross-validated
-FOLDS = 3
 
 
 @dataclass(frozen=True)
@@ -48,7 +45,7 @@ class TrainOptions:
     cnn_input_size: int | None = None  # None: chosen from the images' sizes
     cache_root: Path | None = None
     max_epochs: int = 200
-    folds: int | None = None  # None: FOLDS
+    folds: int | None = None  # None: budget.FOLDS
     plan: Plan | None = None
     """A recorded plan to train again exactly: no deadline (`--replay-plan`)."""
 
@@ -97,16 +94,12 @@ def train(
             reporter,
             only_named=replay is not None,
         )
-        pool = len(split.train) + len(split.validation)
         if replay is not None:
             _check_replayable(replay, loaded)
             for line in replay.describe(replayed=True):
                 reporter.info(line)
-            protocol, folds = replay.protocol, replay.folds
             todo = [e.recipe for e in replay.evaluated]
         else:
-            protocol = CROSS_VALIDATION if pool <= CV_MAX_IMAGES else HOLDOUT
-            folds = options.folds or FOLDS
             cnn_size = options.cnn_input_size or cnn_input_size(split.train)
             sized = [
                 (lb.backbone.name, backbone_size(lb, split, options, compute, start))
@@ -114,7 +107,6 @@ def train(
             ]
             todo = recipes(options.cnns, cnn_size, sized)
         runner = Runner(split, labels, options, reporter, compute, start, loaded, skipped)
-        runner.set_protocol(protocol, folds if protocol == CROSS_VALIDATION else 1)
         winner, leaderboard, plan = runner.run(todo, replay)
     finally:
         keras.mixed_precision.set_global_policy("float32")

@@ -7,6 +7,7 @@ import json
 import platform
 import time
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,13 +32,21 @@ def resized(lb: LoadedBackbone, size: int) -> LoadedBackbone:
     return replace(lb, backbone=backbone, model=model)
 
 
+def calibration_file() -> Path:
+    return cache_dir() / "calibration.json"
+
+
+def machine_key(compute: Compute) -> str:
+    """What a measured rate holds for: this machine, TensorFlow version and device."""
+    tf = tensorflow()
+    return f"{platform.node()}|{platform.processor()}|tf{tf.__version__}|{compute.device}"
+
+
 def _calibration(lb: LoadedBackbone, compute: Compute) -> float:
     """Seconds per image of the backbone at 96px on this machine: measured once per machine,
     TensorFlow version, device and backbone, kept in the cache."""
-    tf = tensorflow()
-    path = cache_dir() / "calibration.json"
-    machine = f"{platform.node()}|{platform.processor()}|tf{tf.__version__}|{compute.device}"
-    key = f"{machine}|{lb.backbone.name}"
+    path = calibration_file()
+    key = f"{machine_key(compute)}|{lb.backbone.name}"
     try:
         known = json.loads(path.read_text())
     except (OSError, ValueError):

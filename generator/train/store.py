@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from ..data.images import iter_batches
 
 BatchFn = Callable[[np.ndarray], np.ndarray]
+T = TypeVar("T")
 
 
 class ArrayStore:
@@ -94,7 +96,8 @@ class ArrayStore:
         done = 0
         self._map = None
         with self._data.open("ab") as data, self._keys.open("a") as keys:
-            for batch in iter_batches([paths[key] for key in todo], image_size, batch_size):
+            batches = iter_batches([paths[key] for key in todo], image_size, batch_size)
+            for batch in prefetched(batches):
                 rows = batch if compute is None else compute(batch)
                 self._append(data, keys, todo[done : done + len(batch)], rows)
                 done += len(batch)
@@ -133,3 +136,16 @@ class ArrayStore:
     def take(self, keys: Sequence[str]) -> np.ndarray:
         """The keys' rows as one in-memory array (use for small subsets)."""
         return np.asarray(self.view()[self.rows(keys)])
+
+
+def prefetched(items: Iterator[T]) -> Iterator[T]:
+    """The items, the next one produced on a thread while the caller works on the current
+    one (decoding overlaps inference: Pillow and onnxruntime release the GIL)."""
+    with ThreadPoolExecutor(1) as pool:
+        future = pool.submit(next, items, None)
+        while True:
+            item = future.result()
+            if item is None:
+                return
+            future = pool.submit(next, items, None)
+            yield item

@@ -1,0 +1,111 @@
+"""The search's budget rules: what the time left affords (cross-validation, a recipe, a
+refit), from the cost model. A mixin of the Runner, which holds the state named here."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .costs import OVERHEAD, Costs
+from .ensemble import Scored
+from .families import Kind
+from .networks import flops
+from .recipes import Recipe
+from .trial import PATIENCE, Rows
+
+MIN_REFIT = 0.7  # a refit shorter than this share of its epochs is not worth it
+CV_MAX_IMAGES = 4000  # train + validation images up to which recipes are cross-validated
+FOLDS = 3
+AUGMENTED_EPOCHS = 60  # a shifted-image convnet's epochs to converge, from measurements
+DIRECT_SHARE = 0.85  # of the budget left, planned for a direct fit's epochs
+REFIT_EPOCHS = 1.2  # the refit trains this many times the folds' best epochs (more data)
+
+
+class BudgetRules:
+    """Decisions from the cost model and the time left."""
+
+    costs: Costs
+    y: np.ndarray
+    n_train: int
+    folds: int
+    deadline: float
+    options: Any
+    inputs: dict[tuple[str, int], Rows | None]
+    reporter: Any
+
+    def build(self, recipe: Recipe, rows: Rows) -> Any:
+        raise NotImplementedError
+
+    def left(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def direct_fit(self, todo: Sequence[Recipe]) -> tuple[Recipe, int] | None:
+        """(recipe, epochs) when this machine's remembered rate says the budget cannot fit
+        the first convnet on the train split and refit it: then one convnet trains on train +
+        validation for as many epochs as the budget holds (shifted images when that is
+        AUGMENTED_EPOCHS or near, else plain ones, which converge sooner), like a plain
+        Keras script. None: the usual search (also when a pretrained head comes first)."""
+        cnns = [r for r in todo if r.kind is Kind.CNN]
+        if not cnns or todo[0].kind is not Kind.CNN or Kind.CNN not in self.costs.rate:
+            return None
+        first = cnns[0]
+        cost = flops(self.build(first, Rows(np.zeros((0, 1)), self.y[:0])))
+        n = len(self.y)
+        refit = round(REFIT_EPOCHS * AUGMENTED_EPOCHS)
+        need = self.costs.estimate(Kind.CNN, cost, self.n_train, AUGMENTED_EPOCHS + PATIENCE)
+        need += self.costs.estimate(Kind.CNN, cost, n, refit)
+        if need <= self.left():
+            return None
+        per_epoch = self.costs.estimate(Kind.CNN, cost, n, 1) - OVERHEAD
+        # a margin for building, tracing and a busier machine than the remembered rate's
+        epochs = min(refit, int(DIRECT_SHARE * (self.left() - 3 * OVERHEAD) / per_epoch))
+        plain = next((r for r in cnns if r.augment == "none"), first)
+        return (first if epochs >= 0.6 * AUGMENTED_EPOCHS else plain), max(1, epochs)
+
+    def recipe_estimate(self, recipe: Recipe) -> float:
+        """Seconds to score a recipe under the current protocol (0 when unknown)."""
+        rows = self.inputs.get(
+            (recipe.family if recipe.kind is Kind.TRANSFER else "", recipe.input_size)
+        )
+        if rows is None:
+            return 0.0
+        cost = flops(self.build(recipe, rows))
+        train_rows = len(self.y) * (self.folds - 1) if self.folds > 1 else self.n_train
+        return self.costs.estimate(recipe.kind, cost, train_rows)
+
+    def cross_validation_pays(self, first: Scored) -> bool:
+        """Whether the budget left affords cross-validating two recipes like the first and
+        refitting one (on data small enough for cross-validation to matter)."""
+        if len(self.y) > CV_MAX_IMAGES or first.fits[0].cut:
+            return False
+        folds = self.options.folds or FOLDS
+        epochs = first.fits[0].best_epoch + PATIENCE
+        per_recipe = self.costs.estimate(first.recipe.kind, first.flops, len(self.y), epochs)
+        scoring = per_recipe * (folds - 1)  # folds fits, each on (folds - 1) / folds of the rows
+        refit = self.costs.estimate(
+            first.recipe.kind, first.flops, len(self.y), first.fits[0].best_epoch
+        )
+        return 2 * scoring + REFIT_EPOCHS * refit <= self.left()
+
+    def affordable_refit(self, members: Sequence[Scored]) -> tuple[int, ...]:
+        """Each member's refit epochs: REFIT_EPOCHS times its best epochs, fewer when the
+        budget left is short (down to MIN_REFIT of them); none when even that does not fit
+        (the first fits ship)."""
+        planned = [self.refit_epochs(s) for s in members]
+        need = sum(self.refit_estimate(s) for s in members)
+        scale = 1.0 if need <= self.left() else max(0.0, self.left() - 1.0) / need
+        if scale >= MIN_REFIT:
+            return tuple(max(1, int(e * scale)) for e in planned)
+        first = "the first fold's fit" if self.folds > 1 else "the fit on the train split"
+        self.reporter.warn(f"no time left to refit on train + validation: {first} ships")
+        return ()
+
+    def refit_epochs(self, s: Scored) -> int:
+        return max(1, round(REFIT_EPOCHS * np.mean([f.best_epoch for f in s.fits])))
+
+    def refit_estimate(self, s: Scored) -> float:
+        """Seconds to refit the recipe on train + validation."""
+        return self.costs.estimate(s.recipe.kind, s.flops, len(self.y), self.refit_epochs(s))
