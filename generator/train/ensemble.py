@@ -53,6 +53,22 @@ def scored_loss(s: Scored, y: np.ndarray) -> float:
     return scored_scores(s, y)[1]
 
 
+def improves(new: Scored, best: Scored, y: np.ndarray) -> bool:
+    """Whether `new` beats `best` beyond noise: its log-loss on the images both were scored
+    on is lower by more than one standard error of the paired per-image differences (on a
+    few hundred images, a 1% lower log-loss is noise)."""
+    rows = new.covered & best.covered
+    if rows.sum() < 2:
+        return scored_loss(new, y) < scored_loss(best, y)
+    diff = _losses(new, y, rows) - _losses(best, y, rows)
+    return bool(diff.mean() < -diff.std(ddof=1) / np.sqrt(len(diff)))
+
+
+def _losses(s: Scored, y: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    p = s.probabilities[rows, y[rows]]
+    return np.asarray(-np.log(np.clip(p, 1e-7, 1.0)))
+
+
 def _input(s: Scored) -> tuple[Kind, str, int]:
     """Members of one ensemble read the same input: pixels at one size, or one backbone's
     features."""

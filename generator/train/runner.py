@@ -19,6 +19,7 @@ from .ensemble import (
     choose,
     combine,
     fold_epochs,
+    improves,
     leaderboard_candidate,
     scored_loss,
 )
@@ -39,7 +40,6 @@ from .trial import Candidate, FitResult, Fresh, Rows, augment, fit, rank, scores
 
 HARD_OVERRUN = 0.1  # of the budget: inside an epoch, training stops only this far past it
 ENSEMBLE_GAIN = 0.03  # averaging two recipes must cut the out-of-fold log-loss this much
-IMPROVEMENT = 0.01  # a recipe improves on the best when it cuts its log-loss this much
 STALE_RECIPES = 1  # the search ends after this many recipes in a row fail to improve
 
 
@@ -201,7 +201,7 @@ class Runner(BudgetRules):
             if scored and self.cross_validation_pays(scored[0]):
                 todo.insert(0, scored.pop().recipe)
                 self.set_protocol(CROSS_VALIDATION, (self.options.folds or FOLDS))
-        best_loss = min((scored_loss(s, self.y) for s in scored), default=math.inf)
+        best = min(scored, key=lambda s: scored_loss(s, self.y)) if scored else None
         stale = 0
         for i, recipe in enumerate(todo):
             recorded = replay.evaluated[i].fold_epochs if replay else None
@@ -231,11 +231,10 @@ class Runner(BudgetRules):
             if result is None or not result.fits:
                 continue
             scored.append(result)
-            loss = scored_loss(result, self.y)
             if len(result.fits) < self.folds:
                 break  # the budget ran out inside this recipe
-            if loss < best_loss * (1 - IMPROVEMENT):
-                best_loss, stale = loss, 0
+            if best is None or improves(result, best, self.y):
+                best, stale = result, 0
             else:
                 stale += 1
         if not scored:
