@@ -3,6 +3,7 @@ refit), from the cost model. A mixin of the Runner, which holds the state named 
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -12,15 +13,16 @@ import numpy as np
 from .costs import OVERHEAD, Costs
 from .ensemble import Scored
 from .families import Kind
-from .networks import flops
+from .networks import build_cnn, flops
 from .recipes import Recipe
-from .trial import PATIENCE, Rows
+from .trial import PATIENCE, Fresh, Rows, fit
 
 MIN_REFIT = 0.7  # a refit shorter than this share of its epochs is not worth it
 CV_MAX_IMAGES = 4000  # train + validation images up to which recipes are cross-validated
 FOLDS = 3
 AUGMENTED_EPOCHS = 60  # a shifted-image convnet's epochs to converge, from measurements
-DIRECT_SHARE = 0.85  # of the budget left, planned for a direct fit's epochs
+DIRECT_SHARE = 0.95  # of the budget left, planned for a direct fit's epochs
+CALIBRATION_ROWS = 512
 REFIT_EPOCHS = 1.2  # the refit trains this many times the folds' best epochs (more data)
 
 
@@ -42,6 +44,34 @@ class BudgetRules:
     def left(self) -> float:
         return self.deadline - time.monotonic()
 
+    def calibrate(self, n_classes: int) -> None:
+        """Measure this machine's convnet rate once (a few epochs of the default convnet on
+        random images; about 3 s), when no earlier run on it left one: the budget rules need
+        it before the first fit."""
+        if Kind.CNN in self.costs.rate:
+            return
+        rng = np.random.default_rng(0)
+        rows = Rows(
+            rng.integers(0, 256, (CALIBRATION_ROWS, 32, 32, 3), dtype=np.uint8),
+            rng.integers(0, n_classes, CALIBRATION_ROWS),
+        )
+        with self.reporter.phase("calibrating this machine (once)", total=None):
+            model = Fresh(build_cnn(32, n_classes), 1e-3).reset()
+            result = fit(
+                model,
+                rows,
+                None,
+                n_classes,
+                transform=None,
+                seed=0,
+                max_epochs=4,
+                deadline=math.inf,
+                hard_deadline=math.inf,
+                advance=lambda *args, **kwargs: None,
+                learning_rate=1e-3,
+            )
+        self.costs.observe(Kind.CNN, flops(model), len(rows), result, stopped=False)
+
     def direct_fit(self, todo: Sequence[Recipe]) -> tuple[Recipe, int] | None:
         """(recipe, epochs) when this machine's remembered rate says the budget cannot fit
         the first convnet on the train split and refit it: then one convnet trains on train +
@@ -61,7 +91,7 @@ class BudgetRules:
             return None
         per_epoch = self.costs.estimate(Kind.CNN, cost, n, 1) - OVERHEAD
         # a margin for building, tracing and a busier machine than the remembered rate's
-        epochs = min(refit, int(DIRECT_SHARE * (self.left() - 3 * OVERHEAD) / per_epoch))
+        epochs = min(refit, int(DIRECT_SHARE * (self.left() - OVERHEAD) / per_epoch))
         plain = next((r for r in cnns if r.augment == "none"), first)
         return (first if epochs >= 0.6 * AUGMENTED_EPOCHS else plain), max(1, epochs)
 

@@ -190,9 +190,12 @@ class Runner(BudgetRules):
             return self.direct(replay.evaluated[0].recipe, replay.refit_epochs[0])
         if replay is not None:
             self.set_protocol(replay.protocol, replay.folds)
-        elif (direct := self.direct_fit(todo)) is not None:
-            return self.direct(*direct)
         else:
+            if todo and todo[0].kind is Kind.CNN:
+                self.calibrate(self.n_classes)
+            direct = self.direct_fit(todo)
+            if direct is not None:
+                return self.direct(*direct)
             self.set_protocol(HOLDOUT, 1)
             while todo and not scored:
                 first = self.evaluate(todo.pop(0), None, 0.0)

@@ -1,0 +1,255 @@
+"""How fast modelgen gets to a model: the default run, short budgets on photos, and feature
+extraction against a raw onnxruntime session.
+
+    python benchmarks/bench_speed.py [--seeds 0 1 2] [--weights FILE] [--quick]
+
+- default run: `modelgen new --yes` on the bundled sample, each run in its own process with
+  an empty cache: wall time, test accuracy, peak RSS and the fixed costs `--verbose` prints;
+- photos: 120 photos of 2 classes (random crops of scikit-image's astronaut and cat photos,
+  resized to 128 px), `--time-budget 15` and `30`, with the pretrained weights file: exit
+  code, wall time, winner and accuracy on 40 held-out crops through the generated library;
+- extraction: the backbone (MobileNetV2 with the weights file, at 128 and 224 px) on 256
+  image files through modelgen's own path (decoding on a thread, onnxruntime on every
+  core), against a raw onnxruntime session on the same images already decoded, in the same
+  run; and the share of the machine's peak FLOPs (measured as float32 matrix-multiply
+  throughput on all cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import REPO, Recorder, add_common_arguments, seeds_of, stats  # noqa: E402
+
+PHASES = re.compile(r"^\s+(.+?): (\d+\.\d+)$")
+
+
+def modelgen(args: list[str], cache: Path) -> tuple[subprocess.CompletedProcess[str], float, float]:
+    """`modelgen ARGS` in its own process: the result, wall seconds and the child's peak RSS."""
+    env = dict(os.environ, MODELGEN_CACHE_DIR=str(cache), TF_CPP_MIN_LOG_LEVEL="3")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "generator", "new", "--yes", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
+    wall = time.monotonic() - start
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return done, wall, max(peak, before) / 1024
+
+
+def phases(stdout: str) -> dict[str, float]:
+    """The --verbose "Time per phase" lines, by phase."""
+    found: dict[str, float] = {}
+    lines = stdout.split("Time per phase (wall seconds):")[-1].splitlines()
+    for line in lines[1:]:
+        match = PHASES.match(line)
+        if not match:
+            break
+        found[match.group(1)] = float(match.group(2))
+    return found
+
+
+def default_runs(seeds: list[int], work: Path) -> list[dict[str, Any]]:
+    runs = []
+    for seed in seeds:
+        out = work / f"default-{seed}"
+        done, wall, rss = modelgen(["--output", str(out), "--verbose"], work / f"cache-d{seed}")
+        row: dict[str, Any] = {"run": seed, "exit": done.returncode, "wall_seconds": round(wall, 1)}
+        row["peak_rss_mb"] = round(rss)
+        if done.returncode == 0:
+            saved = tomllib.loads((out / "modelgen.toml").read_text())
+            row["winner"] = saved["model"]["winner"]
+            row["test_accuracy"] = saved["metrics"]["test"]["accuracy"]
+            row["phases"] = phases(done.stdout)
+        else:
+            row["error"] = done.stderr[-300:]
+        print("default run", row, flush=True)
+        runs.append(row)
+    return runs
+
+
+def photos(seed: int, root: Path) -> tuple[Path, list[tuple[str, str]]]:
+    """80 training and 40 held-out crops of two photos, 128 px."""
+    from skimage import data
+
+    rng = np.random.default_rng(seed)
+    held: list[tuple[str, str]] = []
+    for label, image in (("astronaut", data.astronaut()), ("cat", data.chelsea())):
+        h, w = image.shape[:2]
+        for i in range(60):
+            side = int(rng.integers(min(h, w) // 3, min(h, w) * 2 // 3))
+            y, x = int(rng.integers(0, h - side)), int(rng.integers(0, w - side))
+            crop = Image.fromarray(image[y : y + side, x : x + side]).resize((128, 128))
+            part = "held" if i < 20 else "train"
+            path = root / part / label / f"{i:03d}.jpg"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            crop.save(path, quality=90)
+            if part == "held":
+                held.append((str(path), label))
+    return root / "train", held
+
+
+ACCURACY = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from photos import load
+pairs = json.loads(sys.stdin.read())
+found = load().predict_batch([p for p, _ in pairs])
+print(sum(f.label == label for f, (_, label) in zip(found, pairs)) / len(pairs))
+"""
+
+
+def photo_runs(
+    seeds: list[int], budgets: list[int], weights: str, work: Path
+) -> list[dict[str, Any]]:
+    runs = []
+    for seed in seeds:
+        folder, held = photos(seed, work / f"photos-{seed}")
+        for budget in budgets:
+            out = work / f"photos-{seed}-{budget}"
+            args = ["--data", str(folder), "--output", str(out), "--name", "photos"]
+            args += ["--time-budget", str(budget), "--seed", str(seed), "--weights", weights]
+            done, wall, _ = modelgen(args, work / f"cache-p{seed}-{budget}")
+            row: dict[str, Any] = {"seed": seed, "budget": budget, "exit": done.returncode}
+            row["wall_seconds"] = round(wall, 1)
+            if done.returncode == 0:
+                saved = tomllib.loads((out / "modelgen.toml").read_text())
+                row["winner"] = saved["model"]["winner"]
+                scored = subprocess.run(
+                    [sys.executable, "-c", ACCURACY, str(out / "src")],
+                    input=json.dumps(held),
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                row["held_out_accuracy"] = float(scored.stdout.strip())
+            else:
+                row["error"] = " ".join(done.stderr.split())[-300:]
+            print("photos", row, flush=True)
+            runs.append(row)
+    return runs
+
+
+def gemm_peak(seconds: float = 2.0) -> float:
+    """float32 matrix-multiply FLOP/s on all cores: the machine's practical peak."""
+    a = np.random.default_rng(0).random((2048, 2048), dtype=np.float32)
+    a @ a
+    done, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        a @ a
+        done += 1
+    return done * 2 * 2048**3 / (time.perf_counter() - start)
+
+
+def extraction(weights: str, sizes: list[int], images: int, work: Path) -> list[dict[str, Any]]:
+    """modelgen's extraction path vs a raw onnxruntime session, same backbone, same images."""
+    sys.path.insert(0, str(REPO))
+    from generator.data.images import load_arrays
+    from generator.progress import NullReporter
+    from generator.train.backbones import MOBILENET_V2, load_backbone
+    from generator.train.embed import onnx_embedder
+    from generator.train.features import feature_store, fill
+    from generator.train.networks import build_extractor, flops
+    from generator.train.runtime import select_compute
+    from generator.train.sizing import resized
+
+    rng = np.random.default_rng(0)
+    folder = work / "extract"
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(images):
+        path = folder / f"{i:04d}.jpg"
+        Image.fromarray(rng.integers(0, 256, (160, 160, 3), dtype=np.uint8)).save(path)
+        paths.append(path)
+    compute = select_compute("cpu")
+    loaded = load_backbone(MOBILENET_V2, weights)
+    peak = gemm_peak()
+    rows = []
+    for size in sizes:
+        lb = resized(loaded, size)  # type: ignore[arg-type]
+        extractor = build_extractor(lb.model, lb.backbone)
+        cost = flops(extractor)
+        cache = work / f"cache-x{size}"
+        feature_store(lb, extractor, compute, NullReporter(), cache)  # exported once, here
+        for repeat in range(3):
+            store, embed = feature_store(lb, extractor, compute, NullReporter(), cache)
+            keyed = [(f"{size}-{repeat}-{i}", p) for i, p in enumerate(paths)]
+            start = time.perf_counter()
+            fill(store, keyed, size, embed, "features", NullReporter(), float("inf"))
+            ours = images / (time.perf_counter() - start)
+            x = load_arrays(paths, size)
+            session = onnx_embedder(next((cache / "backbones").glob("*.onnx")))
+            session(x[:32])
+            start = time.perf_counter()
+            for i in range(0, images, 32):
+                session(x[i : i + 32])
+            raw = images / (time.perf_counter() - start)
+            row = {"size": size, "repeat": repeat, "modelgen_images_per_s": round(ours, 1)}
+            row |= {"raw_onnxruntime_images_per_s": round(raw, 1), "ratio": round(ours / raw, 3)}
+            row |= {"gflops_per_image": round(cost / 1e9, 3)}
+            row |= {
+                "share_of_peak": round(ours * cost / peak, 3),
+                "peak_gflops": round(peak / 1e9, 1),
+            }
+            print("extraction", row, flush=True)
+            rows.append(row)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--parts", nargs="+", default=["default", "photos", "extraction"])
+    add_common_arguments(parser)
+    args = parser.parse_args()
+    seeds = seeds_of(args)
+    recorder = Recorder("bench_speed", args, seeds)
+    with tempfile.TemporaryDirectory(prefix="bench-speed-") as tmp:
+        work = Path(tmp)
+        if "default" in args.parts:
+            runs = default_runs(seeds, work)
+            recorder["default"] = runs
+            ok = [r for r in runs if r["exit"] == 0]
+            recorder["default_summary"] = {
+                "wall_seconds": stats(r["wall_seconds"] for r in runs),
+                "test_accuracy": stats(r["test_accuracy"] for r in ok),
+                "peak_rss_mb": stats(r["peak_rss_mb"] for r in runs),
+                "phases": {
+                    name: stats(r["phases"].get(name, 0.0) for r in ok)
+                    for name in (ok[0]["phases"] if ok else {})
+                },
+            }
+            recorder.write()
+        if "photos" in args.parts:
+            budgets = [15] if args.quick else [15, 30]
+            recorder["photos"] = photo_runs(seeds, budgets, args.weights, work)
+            recorder.write()
+        if "extraction" in args.parts and args.weights != "none":
+            sizes = [128] if args.quick else [128, 224]
+            recorder["extraction"] = extraction(
+                args.weights, sizes, 64 if args.quick else 256, work
+            )
+    recorder.write()
+
+
+if __name__ == "__main__":
+    main()
