@@ -270,17 +270,17 @@ def main() -> None:
             rows = [r for r in runs if r["dataset"] == name and r["budget"] == budget]
             if not rows:
                 continue
-            ours = [r["modelgen"].get("accuracy") for r in rows]
-            theirs = [r["keras_accuracy"] for r in rows]
-            gaps = [None if o is None else o - t for o, t in zip(ours, theirs, strict=True)]
+            mine = [r["modelgen"].get("accuracy") for r in rows]
+            keras = [r["keras_accuracy"] for r in rows]
+            gaps = [None if o is None else o - t for o, t in zip(mine, keras, strict=True)]
             summary.append(
                 {
                     "dataset": name,
                     "budget": budget,
                     "images": rows[0]["images"],
                     "held_out": rows[0]["held_out"],
-                    "modelgen": stats(ours),
-                    "keras": stats(theirs),
+                    "modelgen": stats(mine),
+                    "keras": stats(keras),
                     "difference": stats(gaps),
                     "behind_in": sum(1 for g in gaps if g is None or g < 0),
                     "winners": count([r["modelgen"].get("winner") for r in rows]),

@@ -6,9 +6,9 @@
 Runs the search on the bundled sample and on a generated folder large enough that the budget,
 not early stopping, ends training; every (data, budget) pair once per seed (the training
 seed; the split stays --split-seed, so the seeds differ only in how the search trains).
-Feature and pixel caches start empty in every run. The probe's timings are measured once per
-data folder by an unrecorded warm-up run (as on a machine that has run modelgen before)
-unless --cold-probe; each run records whether it measured any probe timing itself.
+Feature and pixel caches start empty in every run. The machine's calibration (the convnet
+rate the search plans with) is measured once by an unrecorded warm-up run (as on a machine
+that has run modelgen before) unless --cold-probe; each run records whether it measured it.
 Target: training time <= budget + 15%.
 """
 
@@ -45,12 +45,12 @@ from generator.resources import default_sample  # noqa: E402
 from generator.train import TrainOptions, train  # noqa: E402
 
 TARGET = 1.15
-SMALL_BUDGET = 30  # below it the search probes only the cheapest candidates
 
 
 def _probe_file(cache: Path) -> bytes | None:
+    """The machine's calibration (calibration.json), which a run writes when it measures."""
     try:
-        return (cache / "probe.json").read_bytes()
+        return (cache / "calibration.json").read_bytes()
     except OSError:
         return None
 
@@ -73,14 +73,14 @@ def one_run(
         row |= {"refused": str(exc), "winner": None}
     else:
         row |= {
-            "planned_seconds": round(result.plan.seconds, 1),
+            "protocol": result.plan.protocol,
             "trained_seconds": round(result.seconds, 2),
             "ratio": round(result.seconds / budget, 3),
             "deadline_cut": bool(result.deadline_cut),
             "winner": result.winner.name,
             "val_accuracy": round(result.winner.val_accuracy, 4),
             "trials": len(result.leaderboard),
-            "families_planned": [f.name for f in result.plan.families],
+            "families_planned": sorted({e.recipe.family for e in result.plan.evaluated}),
             "families_trained": trained_families(result),
         }
     row["probe_measured"] = _probe_file(cache) != before
@@ -101,7 +101,7 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
                     "runs": len(group),
                     "refused": len(group) - len(done),
                     "refusals": sorted({r["refused"] for r in group if r.get("refused")}),
-                    "planned_seconds": stats(r["planned_seconds"] for r in done),
+                    "protocols": count([r["protocol"] for r in done]),
                     "trained_seconds": stats(r["trained_seconds"] for r in done),
                     "ratio": stats(r["ratio"] for r in done),
                     "deadline_cut": sum(r["deadline_cut"] for r in done),
@@ -147,7 +147,7 @@ def main() -> None:
         sources["generated"] = make_folder(work / "data", images)
     print(
         f"seeds {seeds}; budgets {budgets}; {os.cpu_count()} cores; weights {args.weights}\n"
-        f"{'data':>16} {'seed':>4} {'budget':>7} {'planned':>8} {'trained':>8} {'ratio':>6} "
+        f"{'data':>16} {'seed':>4} {'budget':>7} {'protocol':>16} {'trained':>8} {'ratio':>6} "
         f"{'cut':>5} {'probe':>5} {'winner':>24} {'val acc':>8} trials",
         flush=True,
     )
@@ -160,7 +160,7 @@ def main() -> None:
         shown = f"{name} ({len(dataset.records)})"
         shared = work / f"cache-{name}"
         if not args.cold_probe:
-            warm_up = SMALL_BUDGET if max(budgets) >= SMALL_BUDGET else min(budgets)
+            warm_up = min(budgets)
             warm = one_run(split, dataset.labels, warm_up, args.weights, seeds[0], shared)
             print(f"{shown:>16} warm-up at {warm_up:.0f}s (not recorded): {warm}", flush=True)
         for seed in seeds:
@@ -179,7 +179,7 @@ def main() -> None:
                     )
                     continue
                 print(
-                    f"{shown:>16} {seed:>4} {budget:>6.0f}s {row['planned_seconds']:>7.0f}s "
+                    f"{shown:>16} {seed:>4} {budget:>6.0f}s {row['protocol']:>16} "
                     f"{row['trained_seconds']:>7.1f}s {row['ratio']:>6.2f} "
                     f"{str(row['deadline_cut']):>5} {str(row['probe_measured']):>5} "
                     f"{row['winner']:>24} {row['val_accuracy']:>8.4f} {row['trials']}",

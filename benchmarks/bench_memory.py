@@ -74,7 +74,7 @@ def child(spec: dict[str, Any]) -> None:
         "winner": result.winner.name,
         "val_accuracy": round(result.winner.val_accuracy, 4),
         "trials": len(result.leaderboard),
-        "families_planned": [f.name for f in result.plan.families],
+        "families_planned": sorted({e.recipe.family for e in result.plan.evaluated}),
         "families_trained": trained_families(result),
         "skipped": [[s.family, s.cause.value, s.detail] for s in result.skipped],
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,23 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 START = "<!-- benchmarks:start -->"
 END = "<!-- benchmarks:end -->"
-SCRIPTS = ("bench_search", "bench_budget", "bench_memory", "bench_scan")
+SCRIPTS = (
+    "bench_baseline",
+    "bench_speed",
+    "bench_search",
+    "bench_budget",
+    "bench_memory",
+    "bench_scan",
+)
+DEPENDS = {  # what each script measures: its figures are stale once these change
+    "bench_baseline": ("generator",),
+    "bench_speed": ("generator",),
+    "bench_scale": ("generator",),
+    "bench_search": ("generator/train",),
+    "bench_budget": ("generator/train",),
+    "bench_memory": ("generator/train",),
+    "bench_scan": ("generator/data",),
+}
 
 
 class MarkerError(Exception):
@@ -435,7 +452,226 @@ def scan_section(data: dict[str, Any]) -> list[str]:
     return out
 
 
+def baseline_section(data: dict[str, Any]) -> list[str]:
+    runs = data.get("runs") or []
+    out = [run_facts(data), "", *quick_warning(data)]
+    out += [
+        "Real datasets from packages (scikit-learn's 8×8 digits drawn at 32 px, scikit-image's "
+        "LFW face and background crops, 750 images of Fashion-MNIST's test split), 20% of each "
+        "held out per seed. modelgen (`modelgen new --yes --weights none --time-budget B`, "
+        "empty cache, scored through the generated library) against the Keras "
+        "`mnist_convnet` example trained on the same folder until B seconds of training have "
+        "passed; accuracy on the same held-out images.",
+        "",
+    ]
+    rows = []
+    groups: dict[tuple[str, float], list[dict[str, Any]]] = {}
+    for r in runs:
+        groups.setdefault((r["dataset"], r["budget"]), []).append(r)
+    behind_total = 0
+    for (name, budget), group in groups.items():
+        mine = [r["modelgen"].get("accuracy") for r in group]
+        keras = [r["keras_accuracy"] for r in group]
+        gaps = [None if m is None else m - k for m, k in zip(mine, keras, strict=True)]
+        behind = sum(1 for g in gaps if g is None or g < 0)
+        behind_total += behind
+        rows.append(
+            [
+                f"{name} ({group[0]['images']:,} / {group[0]['held_out']})",
+                f"{budget:.0f} s",
+                cell(_stats(mine), 3),
+                cell(_stats(keras), 3),
+                cell(_stats(gaps), 3),
+                f"{behind} of {len(group)}",
+                tally(_count([r["modelgen"].get("winner") for r in group])),
+            ]
+        )
+    out += table(
+        [
+            "data (images / held out)",
+            "budget",
+            "modelgen",
+            "Keras mnist_convnet",
+            "difference",
+            "modelgen behind in",
+            "modelgen's model",
+        ],
+        rows,
+    )
+    out += ["", f"modelgen was behind in {behind_total} of {len(runs)} runs."]
+    return out
+
+
+def speed_section(data: dict[str, Any]) -> list[str]:
+    out = [run_facts(data), "", *quick_warning(data), weights_line(data), ""]
+    summary = data.get("default_summary")
+    if summary:
+        out += [
+            "`modelgen new --yes` on the bundled sample, each run with an empty cache:",
+            "",
+        ]
+        phases = summary.get("phases") or {}
+        out += table(
+            ["wall time", "test accuracy", "peak RSS", *phases],
+            [
+                [
+                    cell(summary["wall_seconds"], 1, " s"),
+                    cell(summary["test_accuracy"], 4),
+                    cell(summary["peak_rss_mb"], 0, " MB"),
+                    *[cell(v, 1, " s") for v in phases.values()],
+                ]
+            ],
+        )
+        out += [""]
+    photos = data.get("photos") or []
+    if photos:
+        out += [
+            "120 photos of 2 classes (crops of scikit-image's astronaut and cat photos, 128 px; "
+            "80 to train, 40 held out), empty cache:",
+            "",
+        ]
+        rows = []
+        for budget in sorted({r["budget"] for r in photos}):
+            group = [r for r in photos if r["budget"] == budget]
+            ok = [r for r in group if r["exit"] == 0]
+            rows.append(
+                [
+                    f"{budget} s",
+                    f"{len(ok)} of {len(group)}",
+                    cell(_stats([r["wall_seconds"] for r in group]), 1, " s"),
+                    cell(_stats([r.get("held_out_accuracy") for r in ok]), 3),
+                    tally(_count([r.get("winner") for r in group])),
+                ]
+            )
+        out += table(["budget", "model made", "wall time", "held-out accuracy", "model"], rows)
+        out += [""]
+    extraction = data.get("extraction") or []
+    if extraction:
+        out += [
+            "Feature extraction, MobileNetV2 on 256 image files: modelgen's path (decoding on a "
+            "thread, onnxruntime on every core) against a raw onnxruntime session on the same "
+            "images already decoded, in the same run; share of the machine's float32 "
+            "matrix-multiply peak:",
+            "",
+        ]
+        rows = []
+        for size in sorted({r["size"] for r in extraction}):
+            group = [r for r in extraction if r["size"] == size]
+            rows.append(
+                [
+                    f"{size} px",
+                    cell(_stats([r["modelgen_images_per_s"] for r in group]), 0),
+                    cell(_stats([r["raw_onnxruntime_images_per_s"] for r in group]), 0),
+                    cell(_stats([r["ratio"] for r in group]), 2),
+                    cell(_stats([r["share_of_peak"] for r in group]), 2),
+                    f"{group[0]['peak_gflops']} GFLOP/s",
+                ]
+            )
+        out += table(
+            [
+                "input",
+                "modelgen images/s",
+                "raw session images/s",
+                "ratio",
+                "share of peak",
+                "peak",
+            ],
+            rows,
+        )
+    return out
+
+
+def scale_section(data: dict[str, Any]) -> list[str]:
+    runs = data.get("runs") or []
+    out = [run_facts(data), "", *quick_warning(data)]
+    out += [
+        "Fashion-MNIST's train split as PNG folders (the first N images), `modelgen new --yes "
+        "--weights none --time-budget B`, empty cache, in its own process; accuracy on the "
+        "10,000 images of the test split through the generated library, against the Keras "
+        "`mnist_convnet` trained on the same folder for B seconds of training.",
+        "",
+    ]
+    out += table(
+        ["images", "budget", "wall time", "peak RSS", "modelgen", "Keras mnist_convnet", "model"],
+        [
+            [
+                f"{r['images']:,}",
+                f"{r['budget']:.0f} s",
+                f"{r['modelgen'].get('wall_seconds', '—')} s",
+                f"{r['modelgen'].get('peak_rss_mb', '—')} MB",
+                f"{r['modelgen']['accuracy']:.4f}" if "accuracy" in r["modelgen"] else "failed",
+                f"{r['keras_accuracy']:.4f}",
+                f"`{r['modelgen'].get('winner')}` ({r['modelgen'].get('protocol')})",
+            ]
+            for r in runs
+        ],
+    )
+    grown = data.get("growth") or []
+    if grown:
+        counts = sorted({r["images"] for r in runs})
+        out += [
+            "",
+            f"Time per stage (`--verbose`) at {counts[0]:,} and {counts[-1]:,} images; the "
+            "exponent is how it grew (1: in proportion), and the last column extrapolates it "
+            "to 1,000,000 images (training is capped by the budget):",
+            "",
+        ]
+        out += table(
+            ["stage", f"{counts[0]:,}", f"{counts[-1]:,}", "growth exponent", "at 1,000,000"],
+            [
+                [
+                    g["stage"],
+                    f"{g['small']:.1f} s",
+                    f"{g['large']:.1f} s",
+                    f"{g['exponent']:.2f}",
+                    f"{g['at_1m_seconds']:,} s",
+                ]
+                for g in grown
+            ],
+        )
+    return out
+
+
+def _stats(values: list[Any]) -> dict[str, Any] | None:
+    found = [float(v) for v in values if v is not None]
+    if not found:
+        return None
+    mean = sum(found) / len(found)
+    std = (sum((v - mean) ** 2 for v in found) / (len(found) - 1)) ** 0.5 if len(found) > 1 else 0.0
+    return {"n": len(found), "mean": mean, "std": std, "min": min(found), "max": max(found)}
+
+
+def _count(names: list[str | None]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for name in names:
+        key = "(none)" if name is None else name
+        found[key] = found.get(key, 0) + 1
+    return dict(sorted(found.items(), key=lambda kv: -kv[1]))
+
+
+def stale_line(script: str, data: dict[str, Any]) -> list[str]:
+    """Says when the code a script measures has changed since its run."""
+    commit = (data.get("machine") or {}).get("commit")
+    if not commit:
+        return []
+    changed = subprocess.run(
+        ["git", "diff", "--quiet", commit, "HEAD", "--", *DEPENDS[script]],
+        cwd=HERE.parent,
+        capture_output=True,
+    )
+    if changed.returncode != 1:
+        return []
+    return [
+        f"> Measured at commit {commit[:10]}; `{' '.join(DEPENDS[script])}` has changed since, "
+        "so these figures describe that commit's code, not this one's. Run the script again.",
+        "",
+    ]
+
+
 SECTIONS = {
+    "bench_baseline": ("modelgen vs a plain Keras script on real datasets", baseline_section),
+    "bench_speed": ("Speed: the default run, short budgets, extraction", speed_section),
+    "bench_scale": ("Scale: 60,000 images in ten minutes", scale_section),
     "bench_search": ("modelgen vs the hand-written recipes", search_section),
     "bench_budget": ("Time budget", budget_section),
     "bench_memory": ("Memory", memory_section),
@@ -496,6 +732,7 @@ def render(results_dir: Path) -> str:
     for script, (title, section) in SECTIONS.items():
         out += ["", f"### {title} (`{script}.py`)", ""]
         if script in results:
+            out += stale_line(script, results[script])
             out += section(results[script])
         else:
             out += missing(script, results_dir / f"{script}.json")

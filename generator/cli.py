@@ -297,7 +297,7 @@ def _build(spec: Any) -> None:
     with quiet_native_stderr(not spec.verbose), progress:
         result = build_project(spec, reporter)
     if spec.verbose:
-        _say_fixed_costs(reporter.seconds)
+        _say_fixed_costs(reporter.seconds, result.training.tracing_seconds)
     t = result.training
     winner = t.winner
     console.print()
@@ -354,8 +354,9 @@ def _build(spec: Any) -> None:
     console.print(f"  python -m {spec.package} IMAGE --top-k 3", markup=False)
 
 
-def _say_fixed_costs(phases: dict[str, float]) -> None:
-    """--verbose: where the wall time went, TensorFlow's import first."""
+def _say_fixed_costs(phases: dict[str, float], tracing: float) -> None:
+    """--verbose: where the wall time went, TensorFlow's import first, and the part of the
+    fits spent building and tracing models."""
     from .train.runtime import IMPORT_SECONDS
 
     console.print("Time per phase (wall seconds):")
@@ -363,6 +364,11 @@ def _say_fixed_costs(phases: dict[str, float]) -> None:
         console.print(f"  importing TensorFlow: {IMPORT_SECONDS[0]:.1f}", markup=False)
     for name, seconds in phases.items():
         console.print(f"  {name}: {seconds:.1f}", markup=False)
+    console.print(
+        f"  of the fits, building and tracing models (each fit's first epoch beyond a typical "
+        f"one): {tracing:.1f}",
+        markup=False,
+    )
 
 
 def main() -> None:

@@ -28,13 +28,18 @@ from generator.train.backbones import (
 )
 from generator.train.budget import AUGMENTED_EPOCHS
 from generator.train.families import Kind, Skip, SkipCause
-from generator.train.features import feature_cache
+from generator.train.features import (
+    extraction_runtime,
+    feature_cache,
+    feature_store,
+    fill,
+)
 from generator.train.folds import assign_folds
-from generator.train.networks import build_cnn
+from generator.train.networks import build_cnn, build_extractor
 from generator.train.plan import Plan
 from generator.train.recipes import recipes
 from generator.train.runner import Runner
-from generator.train.runtime import select_compute, tensorflow
+from generator.train.runtime import Compute, select_compute, tensorflow
 
 TINY = mobilenet_v2(96)
 
@@ -97,6 +102,35 @@ def test_gpu_asked_for_and_absent_is_a_clear_error() -> None:
     with pytest.raises(ComputeError, match="--compute cpu"):
         select_compute("gpu")
     assert select_compute("auto").device == "cpu"
+
+
+def test_features_come_from_a_cached_onnx_backbone_and_match_keras(
+    make_dataset: MakeDataset, shared_weights: Path, tmp_path: Path
+) -> None:
+    dataset = scan_folder(make_dataset({"a": 10, "b": 10}), min_images_per_class=10)
+    images = [(r.sha256, r.path) for r in dataset.records]
+    loaded = load_backbone(TINY, str(shared_weights))
+    assert not isinstance(loaded, Skip)
+    extractor = build_extractor(loaded.model, loaded.backbone)
+    compute = select_compute("cpu")
+    reporter = NullReporter()
+    store, embed = feature_store(loaded, extractor, compute, reporter, tmp_path)
+    (exported,) = (tmp_path / "backbones").glob("*.onnx")
+    assert store.path.name.endswith("-onnxruntime")
+    x = fill(store, images, 96, embed, "features", reporter, float("inf"))
+    assert x is not None and x.shape == (20, int(loaded.model.output_shape[-1]))
+    pixels = load_arrays([p for _, p in images], 96).astype(np.float32)
+    np.testing.assert_allclose(x, extractor.predict_on_batch(pixels), atol=1e-4)
+    modified = exported.stat().st_mtime_ns
+    again, _ = feature_store(loaded, extractor, compute, reporter, tmp_path)  # exported once
+    assert exported.stat().st_mtime_ns == modified and again.missing([k for k, _ in images]) == []
+
+
+def test_onnxruntime_embeds_when_the_export_pays_for_itself() -> None:
+    cpu, gpu = Compute("cpu", (), False), Compute("gpu", ("GPU:0",), True)
+    assert extraction_runtime(cpu, 100, 0.02) == "keras"  # 2 s of Keras: not worth 15 s
+    assert extraction_runtime(cpu, 5000, 0.02) == "onnxruntime"  # 100 s of Keras
+    assert extraction_runtime(gpu, 5000, 0.02) == "keras"
 
 
 def test_store_embeds_only_new_images_and_survives_a_torn_write(
@@ -350,6 +384,7 @@ def test_folds_keep_near_copies_together_and_every_class_in_every_fold() -> None
         ({"shipped": [5]}, "shipped names no recorded recipe"),
         ({"refit_epochs": [1, 2]}, "differ in length"),
         ({"folds": 3}, "does not match the folds"),
+        ({"embedding": "magic"}, "unknown embedding"),
     ],
 )
 def test_a_malformed_plan_is_refused(change: dict[str, object], message: str) -> None:

@@ -18,6 +18,8 @@ from .recipes import Recipe
 from .trial import PATIENCE, Fresh, Rows, fit
 
 MIN_REFIT = 0.7  # a refit shorter than this share of its epochs is not worth it
+MAX_REFIT = 3.0  # a refit trains at most this many times its planned epochs
+REFIT_SHARE = 0.9  # of the budget left, planned for the refit
 CV_MAX_IMAGES = 4000  # train + validation images up to which recipes are cross-validated
 FOLDS = 3
 AUGMENTED_EPOCHS = 60  # a shifted-image convnet's epochs to converge, from measurements
@@ -121,12 +123,14 @@ class BudgetRules:
         return 2 * scoring + REFIT_EPOCHS * refit <= self.left()
 
     def affordable_refit(self, members: Sequence[Scored]) -> tuple[int, ...]:
-        """Each member's refit epochs: REFIT_EPOCHS times its best epochs, fewer when the
-        budget left is short (down to MIN_REFIT of them); none when even that does not fit
-        (the first fits ship)."""
+        """Each member's refit epochs: REFIT_EPOCHS times its best epochs, and up to
+        MAX_REFIT times that when the budget left holds them (a convnet with dropout and a
+        decaying learning rate keeps gaining from epochs its early-stopped fits did not
+        have); fewer when the budget is short (down to MIN_REFIT of them); none when even
+        that does not fit (the first fits ship)."""
         planned = [self.refit_epochs(s) for s in members]
         need = sum(self.refit_estimate(s) for s in members)
-        scale = 1.0 if need <= self.left() else max(0.0, self.left() - 1.0) / need
+        scale = min(MAX_REFIT, REFIT_SHARE * max(0.0, self.left() - OVERHEAD) / max(need, 1e-9))
         if scale >= MIN_REFIT:
             return tuple(max(1, int(e * scale)) for e in planned)
         first = "the first fold's fit" if self.folds > 1 else "the fit on the train split"

@@ -17,6 +17,18 @@ from .store import ArrayStore
 
 PIXELS_VERSION = 1  # bump when generator.data.images.preprocess changes
 EXTRACT_BATCH = 32  # images per feature-extraction batch (ArrayStore.fill's default)
+ONNXRUNTIME, KERAS = "onnxruntime", "keras"
+EXPORT_SECONDS = 15.0  # exporting a MobileNet-sized backbone with tf2onnx, 2 cores
+ORT_SPEED_UP = 4.0  # onnxruntime's throughput over Keras's on a CPU (bench_search)
+
+
+def extraction_runtime(compute: Compute, images: int, keras_seconds_per_image: float) -> str:
+    """onnxruntime when the export (once per backbone, size and weights) pays for itself on
+    these images, else Keras; Keras on a GPU."""
+    if compute.device != "cpu":
+        return KERAS
+    keras = images * keras_seconds_per_image
+    return ONNXRUNTIME if keras - keras / ORT_SPEED_UP > EXPORT_SECONDS else KERAS
 
 
 def feature_cache(key: str, dim: int, root: Path | None = None) -> ArrayStore:
@@ -55,14 +67,20 @@ def fixed_batches(fn: Callable[[np.ndarray], Any], size: int) -> Callable[[np.nd
 
 
 def feature_store(
-    lb: LoadedBackbone, extractor: Any, compute: Compute, reporter: Reporter, root: Path | None
+    lb: LoadedBackbone,
+    extractor: Any,
+    compute: Compute,
+    reporter: Reporter,
+    root: Path | None,
+    runtime: str = ONNXRUNTIME,
 ) -> tuple[ArrayStore, Callable[[np.ndarray], Any]]:
-    """The backbone's feature cache and the function that fills it: on a CPU, onnxruntime
-    on the backbone exported once to ONNX (several times Keras's speed); on a GPU, Keras."""
+    """The backbone's feature cache and the function that fills it: onnxruntime on the
+    backbone exported once to ONNX (several times Keras's speed on a CPU), or Keras (on a
+    GPU, or when the export would cost more than it saves)."""
     key = feature_key(lb, compute)
     embed = extractor.predict_on_batch
     size = lb.backbone.input_size
-    if compute.device == "cpu":
+    if runtime == ONNXRUNTIME and compute.device == "cpu":
         with reporter.phase(f"{lb.backbone.name} at {size}px to ONNX", total=None):
             embed = onnx_embedder(onnx_backbone(extractor, key, size, root))
         key += "-onnxruntime"

@@ -4,7 +4,7 @@ of epochs give the same model, with no deadline and no timing in the way."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .families import Kind
@@ -41,7 +41,7 @@ class Plan:
     evaluated: tuple[Evaluated, ...]
     shipped: tuple[int, ...]
     refit_epochs: tuple[int, ...] = ()
-    seconds: float = field(default=0.0, compare=False)
+    embedding: str = "onnxruntime"  # what computed backbone features: onnxruntime or keras
 
     def names(self, kind: Kind) -> list[str]:
         """The families of that kind the plan trains, each once, in order."""
@@ -82,6 +82,7 @@ class Plan:
             ],
             "shipped": list(self.shipped),
             "refit_epochs": list(self.refit_epochs),
+            "embedding": self.embedding,
         }
 
     @classmethod
@@ -105,7 +106,10 @@ class Plan:
             tuple(evaluated),
             tuple(int(i) for i in raw["shipped"]),
             tuple(int(e) for e in raw.get("refit_epochs", ())),
+            str(raw.get("embedding", "onnxruntime")),
         )
+        if plan.embedding not in ("onnxruntime", "keras"):
+            raise ValueError(f"unknown embedding {plan.embedding!r}")
         if plan.protocol == DIRECT and (len(evaluated) != 1 or len(plan.refit_epochs) != 1):
             raise ValueError("a direct plan trains one recipe, refit once")
         if plan.protocol not in (CROSS_VALIDATION, HOLDOUT, DIRECT):

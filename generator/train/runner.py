@@ -24,7 +24,7 @@ from .ensemble import (
     scored_loss,
 )
 from .families import Kind, Skip, SkipCause
-from .features import feature_store, fill, pixel_cache
+from .features import ONNXRUNTIME, feature_store, fill, pixel_cache
 from .folds import assign_folds
 from .networks import (
     CNN_ARCHITECTURES,
@@ -68,6 +68,8 @@ class Runner(BudgetRules):
         self.deadline = math.inf if replay else start + options.time_budget
         self.hard = math.inf if replay else self.deadline + HARD_OVERRUN * options.time_budget
         self.cut = False
+        self.embedding = options.plan.embedding if options.plan else ONNXRUNTIME
+        self.tracing = 0.0  # seconds of first epochs beyond a typical one: builds, tracing
         self.inputs: dict[tuple[str, int], Rows | None] = {}
         self.extractors: dict[tuple[str, int], Any] = {}
         self.costs = Costs.remembered(calibration_file(), machine_key(compute))
@@ -98,7 +100,9 @@ class Runner(BudgetRules):
             lb = resized(self.loaded[recipe.family], size)
             extractor = build_extractor(lb.model, lb.backbone)
             self.extractors[(recipe.family, size)] = (lb, extractor)
-            store, embed = feature_store(lb, extractor, self.compute, self.reporter, root)
+            store, embed = feature_store(
+                lb, extractor, self.compute, self.reporter, root, self.embedding
+            )
             what = f"{recipe.family} features at {size}px"
         images = [(r.sha256, r.path) for r in self.records]
         x = fill(store, images, size, embed, what, self.reporter, self.hard)
@@ -141,6 +145,7 @@ class Runner(BudgetRules):
                 advance=advance,
             )
         self.cut = self.cut or result.cut
+        self.tracing += max(0.0, result.first_epoch_seconds - result.epoch_seconds)
         self.costs.observe(recipe.kind, flops(model), len(train), result, validation is not None)
         return model, result
 
@@ -256,7 +261,8 @@ class Runner(BudgetRules):
         scored = Scored(recipe, np.full((len(self.y), self.n_classes), np.nan))
         winner, done = self.ship([scored], (epochs,))
         self.costs.remember(calibration_file(), machine_key(self.compute))
-        return winner, [winner], Plan(DIRECT, 1, (Evaluated(recipe, done),), (0,), done)
+        plan = Plan(DIRECT, 1, (Evaluated(recipe, done),), (0,), done, self.embedding)
+        return winner, [winner], plan
 
     def finish(
         self, scored: list[Scored], replay: Plan | None
@@ -275,6 +281,7 @@ class Runner(BudgetRules):
             tuple(Evaluated(s.recipe, fold_epochs(s, self.folds)) for s in scored),
             tuple(members),
             refit_done,
+            self.embedding,
         )
         board = sorted(
             (

@@ -22,12 +22,13 @@ from ..errors import UsageError, WeightsError
 from ..progress import NullReporter, Reporter
 from .backbones import LoadedBackbone, load_backbones
 from .families import Kind, Skip
+from .features import extraction_runtime
 from .networks import CNN_ARCHITECTURES, cnn_input_size
 from .plan import Plan
 from .recipes import recipes
 from .runner import Runner
 from .runtime import Compute, select_compute, tensorflow
-from .sizing import backbone_size
+from .sizing import backbone_size, keras_seconds_per_image
 from .trial import Candidate
 
 
@@ -65,6 +66,9 @@ class TrainResult:
     seconds: float
     plan: Plan
     deadline_cut: bool = False
+    tracing_seconds: float = 0.0
+    """Of the training time, what building and tracing models took (first epochs beyond a
+    typical one)."""
 
 
 def train(
@@ -107,6 +111,10 @@ def train(
             ]
             todo = recipes(options.cnns, cnn_size, sized)
         runner = Runner(split, labels, options, reporter, compute, start, loaded, skipped)
+        if replay is None and sized:
+            images = len(split.train) + len(split.validation)
+            per_image = keras_seconds_per_image(loaded[0], sized[0][1], compute)
+            runner.embedding = extraction_runtime(compute, images, per_image)
         winner, leaderboard, plan = runner.run(todo, replay)
     finally:
         keras.mixed_precision.set_global_policy("float32")
@@ -123,6 +131,7 @@ def train(
         time.monotonic() - start,
         plan,
         runner.cut,
+        runner.tracing,
     )
 
 

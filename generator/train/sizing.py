@@ -68,6 +68,11 @@ def _calibration(lb: LoadedBackbone, compute: Compute) -> float:
     return seconds
 
 
+def keras_seconds_per_image(lb: LoadedBackbone, size: int, compute: Compute) -> float:
+    """The backbone's Keras time per image at `size`, from its calibration at 96px."""
+    return _calibration(lb, compute) * (size / 96) ** 2
+
+
 def backbone_size(
     lb: LoadedBackbone, split: Any, options: Any, compute: Compute, start: float
 ) -> int:
@@ -78,8 +83,8 @@ def backbone_size(
     sides = sorted(min(r.width, r.height) for r in records)
     median = sides[len(sides) // 2] if sides else 224
     allowed = [s for s in SIZES if s <= max(SIZES[0], 2 * median)]
-    per_image = _calibration(lb, compute)
     for size in reversed(allowed):
-        if per_image * (size / 96) ** 2 * len(records) <= EXTRACT_SHARE * options.time_budget:
+        per_image = keras_seconds_per_image(lb, size, compute)
+        if per_image * len(records) <= EXTRACT_SHARE * options.time_budget:
             return size
     return allowed[0]

@@ -75,8 +75,9 @@ def sample_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
 
 
 def augment(seed: int, flip: bool) -> Callable[[np.ndarray], np.ndarray]:
-    """Random shifts of up to 1/8 of the side (and horizontal flips) from a seeded generator
-    (numpy, outside the model, so the exported graph has no augmentation ops)."""
+    """Random shifts of up to 1/8 of the side, the gap filled by repeating the edge (and
+    horizontal flips), from a seeded generator (numpy, outside the model, so the exported
+    graph has no augmentation ops)."""
     rng = np.random.default_rng(seed)
 
     def transform(x: np.ndarray) -> np.ndarray:
@@ -85,8 +86,12 @@ def augment(seed: int, flip: bool) -> Callable[[np.ndarray], np.ndarray]:
             flipped = rng.random(len(x)) < 0.5
             out[flipped] = out[flipped, :, ::-1]
         limit = max(1, x.shape[1] // 8)
+        h, w = x.shape[1:3]
         for i, (dy, dx) in enumerate(rng.integers(-limit, limit + 1, (len(x), 2))):
-            out[i] = np.roll(out[i], (int(dy), int(dx)), axis=(0, 1))
+            # shifted in, with the border's own pixels filling the gap (no wrap-around)
+            ys = np.clip(np.arange(h) - dy, 0, h - 1)
+            xs = np.clip(np.arange(w) - dx, 0, w - 1)
+            out[i] = out[i][ys][:, xs]
         return out
 
     return transform
@@ -162,6 +167,7 @@ class FitResult:
     best_epoch: int  # the epoch whose weights were kept (1-based; == epochs without stopping)
     seconds: float
     epoch_seconds: float  # a typical epoch's wall time (the first, which traces, left out)
+    first_epoch_seconds: float
     stopped_by_budget: bool  # ended between epochs because the next would not fit
     cut: bool  # ended inside an epoch at the hard limit (cannot be replayed exactly)
     probabilities: np.ndarray | None  # on the validation rows, with the kept weights
@@ -207,6 +213,7 @@ def fit(
         watch.best_epoch or watch.epochs,
         time.monotonic() - start,
         float(np.median(watch.times[1:] or watch.times or [0.0])),
+        watch.times[0] if watch.times else 0.0,
         watch.stopped_by_budget,
         watch.cut,
         probabilities,
