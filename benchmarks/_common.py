@@ -258,3 +258,30 @@ def mnist_convnet_model(input_shape: tuple[int, ...], classes: int) -> Any:
     )
     model.compile(loss="sparse_categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
     return model
+
+
+LIBRARY_ACCURACY = """
+import importlib, json, sys
+sys.path.insert(0, sys.argv[1])
+classifier = importlib.import_module(sys.argv[2]).load()
+pairs = json.loads(sys.stdin.read())
+right = 0
+for start in range(0, len(pairs), 500):
+    chunk = pairs[start : start + 500]
+    found = classifier.predict_batch([p for p, _ in chunk])
+    right += sum(f.label == label for f, (_, label) in zip(found, chunk))
+print(right / len(pairs))
+"""
+
+
+def library_accuracy(project: Path, package: str, pairs: Sequence[tuple[Any, str]]) -> float:
+    """Accuracy of a generated project's own library on (image path, label) pairs, in a
+    process of its own (no TensorFlow: what a user of the project runs)."""
+    done = subprocess.run(
+        [sys.executable, "-c", LIBRARY_ACCURACY, str(project / "src"), package],
+        input=json.dumps([(str(p), label) for p, label in pairs]),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(done.stdout.strip())

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import json
 import os
 import struct
 import subprocess
@@ -37,12 +36,13 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (  # noqa: E402
+from _common import (
     REPO,
     Recorder,
     add_common_arguments,
     count,
     fmt,
+    library_accuracy,  # noqa: E402
     mnist_convnet_model,
     seeds_of,
     stats,
@@ -155,28 +155,6 @@ def run_modelgen(folder: Path, budget: float, seed: int, work: Path) -> dict[str
     }
 
 
-EVALUATE = """
-import json, sys
-sys.path.insert(0, sys.argv[1])
-from bench import load
-pairs = json.loads(sys.stdin.read())
-found = load().predict_batch([p for p, _ in pairs])
-print(sum(f.label == label for f, (_, label) in zip(found, pairs, strict=True)) / len(pairs))
-"""
-
-
-def library_accuracy(project: Path, held: list[tuple[Path, str]]) -> float:
-    """Accuracy of the generated library on the held-out images, in a process of its own."""
-    done = subprocess.run(
-        [sys.executable, "-c", EVALUATE, str(project / "src")],
-        input=json.dumps([(str(p), label) for p, label in held]),
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return float(done.stdout.strip())
-
-
 def run_keras(
     folder: Path, held: list[tuple[Path, str]], budgets: list[float], seed: int
 ) -> dict[float, float]:
@@ -251,7 +229,7 @@ def main() -> None:
                     work = Path(tmp) / f"run-{budget:.0f}"
                     ours = run_modelgen(folder, budget, seed, work)
                     if "project" in ours:
-                        ours["accuracy"] = library_accuracy(ours.pop("project"), held)
+                        ours["accuracy"] = library_accuracy(ours.pop("project"), "bench", held)
                     row = {"dataset": name, "seed": seed, "budget": budget}
                     row |= {"images": len(labels) - len(held), "held_out": len(held)}
                     row |= {"modelgen": ours, "keras_accuracy": round(theirs[budget], 4)}

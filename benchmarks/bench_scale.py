@@ -38,6 +38,7 @@ from _common import (
     REPO,
     Recorder,
     add_common_arguments,
+    library_accuracy,
     mnist_convnet_model,
     seeds_of,
 )  # noqa: E402
@@ -54,21 +55,6 @@ def write_folder(images: np.ndarray, labels: np.ndarray, root: Path) -> list[tup
         Image.fromarray(image).save(path)
         pairs.append((str(path), name))
     return pairs
-
-
-EVALUATE = """
-import json, sys
-sys.path.insert(0, sys.argv[1])
-from fashion import load
-pairs = json.loads(sys.stdin.read())
-classifier = load()
-right = 0
-for start in range(0, len(pairs), 500):
-    chunk = pairs[start : start + 500]
-    found = classifier.predict_batch([p for p, _ in chunk])
-    right += sum(f.label == label for f, (_, label) in zip(found, chunk))
-print(right / len(pairs))
-"""
 
 
 def run_modelgen(folder: Path, budget: float, seed: int, work: Path) -> dict[str, Any]:
@@ -89,17 +75,6 @@ def run_modelgen(folder: Path, budget: float, seed: int, work: Path) -> dict[str
     row |= {"winner": saved["model"]["winner"], "protocol": saved["model"]["plan"]["protocol"]}
     row |= {"phases": phases(done.stdout), "project": out}
     return row
-
-
-def library_accuracy(project: Path, pairs: list[tuple[str, str]]) -> float:
-    done = subprocess.run(
-        [sys.executable, "-c", EVALUATE, str(project / "src")],
-        input=json.dumps(pairs),
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return float(done.stdout.strip())
 
 
 def run_keras(folder: Path, test: tuple[np.ndarray, np.ndarray], budget: float, seed: int) -> float:
@@ -188,7 +163,7 @@ def main() -> None:
                 write_folder(images[:n], labels[:n], folder)
                 ours = run_modelgen(folder, budget, seed, work)
                 if "project" in ours:
-                    ours["accuracy"] = library_accuracy(ours.pop("project"), test_pairs)
+                    ours["accuracy"] = library_accuracy(ours.pop("project"), "fashion", test_pairs)
                 theirs = run_keras(folder, test, budget, seed)
                 row = {"images": n, "seed": seed, "budget": budget, "modelgen": ours}
                 row["keras_accuracy"] = round(theirs, 4)

@@ -18,7 +18,6 @@ extraction against a raw onnxruntime session.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import resource
@@ -34,7 +33,14 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, Recorder, add_common_arguments, seeds_of, stats  # noqa: E402
+from _common import (
+    REPO,
+    Recorder,
+    add_common_arguments,
+    library_accuracy,
+    seeds_of,
+    stats,
+)  # noqa: E402
 
 PHASES = re.compile(r"^\s+(.+?): (\d+\.\d+)$")
 
@@ -109,16 +115,6 @@ def photos(seed: int, root: Path) -> tuple[Path, list[tuple[str, str]]]:
     return root / "train", held
 
 
-ACCURACY = """
-import json, sys
-sys.path.insert(0, sys.argv[1])
-from photos import load
-pairs = json.loads(sys.stdin.read())
-found = load().predict_batch([p for p, _ in pairs])
-print(sum(f.label == label for f, (_, label) in zip(found, pairs)) / len(pairs))
-"""
-
-
 def photo_runs(
     seeds: list[int], budgets: list[int], weights: str, work: Path
 ) -> list[dict[str, Any]]:
@@ -135,14 +131,7 @@ def photo_runs(
             if done.returncode == 0:
                 saved = tomllib.loads((out / "modelgen.toml").read_text())
                 row["winner"] = saved["model"]["winner"]
-                scored = subprocess.run(
-                    [sys.executable, "-c", ACCURACY, str(out / "src")],
-                    input=json.dumps(held),
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                )
-                row["held_out_accuracy"] = float(scored.stdout.strip())
+                row["held_out_accuracy"] = library_accuracy(out, "photos", held)
             else:
                 row["error"] = " ".join(done.stderr.split())[-300:]
             print("photos", row, flush=True)
