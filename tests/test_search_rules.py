@@ -1,0 +1,149 @@
+"""The search's rules on synthetic scores: when a recipe improves, when two are averaged,
+how the refit is sized, what is remembered per machine, the input size, the shifts. No
+training."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from generator.train.budget import MAX_REFIT, MIN_REFIT, BudgetRules
+from generator.train.costs import Costs
+from generator.train.ensemble import Scored, choose, improves
+from generator.train.families import Kind
+from generator.train.networks import cnn_input_size
+from generator.train.recipes import Recipe
+from generator.train.trial import FitResult, augment
+
+RECIPE = Recipe("small-cnn", Kind.CNN, 32)
+RNG = np.random.default_rng(0)
+Y = RNG.integers(0, 3, 300)
+
+
+def fit_result(best_epoch: int = 20) -> FitResult:
+    return FitResult(best_epoch + 10, best_epoch, 5.0, 0.1, 0.5, False, False, None)
+
+
+def scored(right: float, recipe: Recipe = RECIPE, noise: float = 0.0) -> Scored:
+    """Out-of-fold probabilities giving the true class `right` (plus noise per image)."""
+    p = np.full((len(Y), 3), (1 - right) / 2)
+    p[np.arange(len(Y)), Y] = right
+    if noise:
+        p += RNG.uniform(0, noise, p.shape)
+        p /= p.sum(1, keepdims=True)
+    return Scored(recipe, p, [fit_result()] * 3)
+
+
+def test_a_recipe_improves_only_beyond_the_noise_of_its_per_image_losses() -> None:
+    best = scored(0.7, noise=0.3)
+    assert improves(scored(0.9, noise=0.3), best, Y)
+    assert not improves(scored(0.5, noise=0.3), best, Y)
+    same = Scored(RECIPE, best.probabilities.copy(), best.fits)
+    assert not improves(same, best, Y)  # equal is not better
+    nudged = Scored(RECIPE, best.probabilities.copy(), best.fits)
+    nudged.probabilities[0, Y[0]] += 0.05  # one image a little better: noise
+    nudged.probabilities[0] /= nudged.probabilities[0].sum()
+    assert not improves(nudged, best, Y)
+
+
+def test_two_recipes_are_averaged_only_when_it_helps_and_they_read_the_same_input() -> None:
+    a = scored(0.6)
+    wrong_half = a.probabilities.copy()
+    half = np.arange(len(Y)) < len(Y) // 2
+    b_probs = np.full_like(wrong_half, 0.2)
+    b_probs[np.arange(len(Y)), Y] = np.where(half, 0.6, 0.6)
+    b = Scored(Recipe("small-cnn", Kind.CNN, 32, augment="shift"), b_probs, a.fits)
+    assert choose([a, b], Y, 0.03, 3) in ((0,), (1,))  # the same predictions: no gain
+    # complementary errors: each is confidently wrong where the other is right
+    pa, pb = np.full((len(Y), 3), 0.05), np.full((len(Y), 3), 0.05)
+    pa[np.arange(len(Y)), Y] = np.where(half, 0.9, 0.45)
+    pb[np.arange(len(Y)), Y] = np.where(half, 0.45, 0.9)
+    pa[np.arange(len(Y)), (Y + 1) % 3] = np.where(half, 0.05, 0.5)
+    pb[np.arange(len(Y)), (Y + 1) % 3] = np.where(half, 0.5, 0.05)
+    x = Scored(RECIPE, pa, a.fits)
+    z = Scored(Recipe("small-cnn", Kind.CNN, 32, augment="shift"), pb, a.fits)
+    assert sorted(choose([x, z], Y, 0.03, 3)) == [0, 1]
+    other_size = Scored(Recipe("small-cnn", Kind.CNN, 48, augment="shift"), pb, a.fits)
+    assert len(choose([x, other_size], Y, 0.03, 3)) == 1  # different inputs: not one graph
+    partial = Scored(z.recipe, pb, a.fits[:2])  # not scored on every fold
+    assert choose([x, partial], Y, 0.03, 3) == (0,)
+
+
+@dataclass
+class FakeRules(BudgetRules):
+    """The budget rules over a fixed time left and a known rate."""
+
+    seconds_left: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.costs = Costs({Kind.CNN: 1e-9}, measured={Kind.CNN})
+        self.y = Y
+        self.n_train = 200
+        self.folds = 3
+        self.deadline = time.monotonic() + self.seconds_left
+        self.reporter = type("R", (), {"warn": lambda self, text: None})()
+
+    def left(self) -> float:
+        return self.seconds_left
+
+
+def test_the_refit_grows_with_the_time_left_and_is_dropped_when_too_short() -> None:
+    member = scored(0.8)
+    member.flops = 1e6
+    rules = FakeRules()
+    planned = rules.refit_epochs(member)  # 1.2 x the best epochs
+    assert planned == 24
+    need = rules.refit_estimate(member)
+    rules.seconds_left = 100 * need  # plenty: capped at MAX_REFIT
+    assert rules.affordable_refit([member]) == (int(planned * MAX_REFIT),)
+    rules.seconds_left = need  # about enough: close to the plan
+    (epochs,) = rules.affordable_refit([member])
+    assert MIN_REFIT * planned <= epochs <= planned
+    rules.seconds_left = 0.3 * need  # too little: the first fits ship
+    assert rules.affordable_refit([member]) == ()
+
+
+def test_rates_are_remembered_per_machine_and_garbage_is_ignored(tmp_path: Path) -> None:
+    path = tmp_path / "calibration.json"
+    costs = Costs()
+    costs.observe(Kind.CNN, 1e6, 100, fit_result(), stopped=True)
+    costs.remember(path, "machine-a")
+    again = Costs.remembered(path, "machine-a")
+    assert again.rate == {Kind.CNN: pytest.approx(0.1 / 1e8)} and not again.measured
+    assert Costs.remembered(path, "machine-b").rate == {}
+    path.write_text("[1, 2")
+    assert Costs.remembered(path, "machine-a").rate == {}
+    path.write_text(json.dumps({"rates|machine-a": {"cnn": "fast"}}))
+    assert Costs.remembered(path, "machine-a").rate == {}
+
+
+@dataclass(frozen=True)
+class Image:
+    width: int
+    height: int
+
+
+@pytest.mark.parametrize(
+    ("sides", "size"), [((28, 28, 28), 28), ((25, 25), 28), ((10, 12), 24), ((300, 500), 96)]
+)
+def test_convnets_read_images_at_their_own_size_when_small(
+    sides: tuple[int, ...], size: int
+) -> None:
+    assert cnn_input_size([Image(s, s + 3) for s in sides]) == size
+
+
+def test_shifts_repeat_the_edge_instead_of_wrapping_round() -> None:
+    x = np.zeros((64, 8, 8, 3), np.uint8)
+    x[:, :, -1] = 255  # a bright right edge
+    shifted = augment(seed=1, flip=False)(x)
+    moved = [i for i in range(len(x)) if not np.array_equal(shifted[i], x[i])]
+    assert moved  # some images moved
+    # shifts are of at most 1 px here; wrapping round by +1 would make the left column bright
+    assert all(shifted[i][:, 0].max() == 0 for i in range(len(x)))
+    assert any(shifted[i][:, -1].max() == 0 for i in range(len(x)))  # some moved right
+    assert np.array_equal(augment(seed=1, flip=False)(x), shifted)  # seeded: repeatable
