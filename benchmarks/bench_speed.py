@@ -40,6 +40,7 @@ from _common import (
     library_accuracy,
     seeds_of,
     stats,
+    weights_facts,
 )  # noqa: E402
 
 PHASES = re.compile(r"^\s+(.+?): (\d+\.\d+)$")
@@ -212,6 +213,7 @@ def main() -> None:
     args = parser.parse_args()
     seeds = seeds_of(args)
     recorder = Recorder("bench_speed", args, seeds)
+    recorder["weights"] = weights_facts(args.weights)
     with tempfile.TemporaryDirectory(prefix="bench-speed-") as tmp:
         work = Path(tmp)
         if "default" in args.parts:

@@ -510,18 +510,27 @@ def speed_section(data: dict[str, Any]) -> list[str]:
             "`modelgen new --yes` on the bundled sample, each run with an empty cache:",
             "",
         ]
-        phases = summary.get("phases") or {}
         out += table(
-            ["wall time", "test accuracy", "peak RSS", *phases],
+            ["wall time", "test accuracy", "peak RSS", "models"],
             [
                 [
                     cell(summary["wall_seconds"], 1, " s"),
                     cell(summary["test_accuracy"], 4),
                     cell(summary["peak_rss_mb"], 0, " MB"),
-                    *[cell(v, 1, " s") for v in phases.values()],
+                    tally(_count([r.get("winner") for r in data.get("default", [])])),
                 ]
             ],
         )
+        grouped: dict[str, list[float]] = {}
+        for run in data.get("default", []):
+            sums: dict[str, float] = {}
+            for name, value in (run.get("phases") or {}).items():
+                group = phase_group(name)
+                sums[group] = sums.get(group, 0.0) + value
+            for group, value in sums.items():
+                grouped.setdefault(group, []).append(value)
+        out += ["", "Where the time went (`--verbose`, seconds):", ""]
+        out += table(list(grouped), [[cell(_stats(values), 1) for values in grouped.values()]])
         out += [""]
     photos = data.get("photos") or []
     if photos:
@@ -630,6 +639,21 @@ def scale_section(data: dict[str, Any]) -> list[str]:
             ],
         )
     return out
+
+
+def phase_group(name: str) -> str:
+    """A --verbose phase's group: the fixed costs by name, and the fits by what they did."""
+    if name.startswith("of the fits"):
+        return "of which building and tracing"
+    if "refit" in name:
+        return "refit"
+    if name.startswith(("images at", "calibrating", "importing", "checking", "exporting")):
+        return {"images": "caching pixels"}.get(name.split()[0], name)
+    if name.startswith("writing"):
+        return name
+    if "features at" in name or "to ONNX" in name:
+        return "features"
+    return "scoring fits"
 
 
 def _stats(values: list[Any]) -> dict[str, Any] | None:
