@@ -21,6 +21,7 @@ from rich.progress import (
 from rich.table import Table
 
 from . import __version__
+from .cli_regenerate import check, retrain, update
 from .console import RichReporter, console, exit_codes, quiet_native_stderr
 from .errors import UsageError
 from .spec import (
@@ -369,6 +370,11 @@ def _say_fixed_costs(phases: dict[str, float], tracing: float) -> None:
         f"one): {tracing:.1f}",
         markup=False,
     )
+
+
+app.command()(retrain)
+app.command()(update)
+app.command()(check)
 
 
 def main() -> None:

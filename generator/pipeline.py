@@ -7,6 +7,7 @@ in project.py.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from .errors import UsageError
 from .evaluate import Evaluation, evaluate
 from .export import Parity, as_float32, check_parity, export_onnx
 from .progress import NullReporter, Reporter
-from .project import Outcome, project_files
+from .project import FIRST, Outcome, Release, project_files
 from .render import Written, check_output, write_project
 from .spec import ProjectSpec
 from .train import TrainOptions, TrainResult, train
@@ -44,12 +45,44 @@ def build_project(spec: ProjectSpec, reporter: Reporter | None = None) -> BuildR
     """Check and split the data, train within the budget (or replay a recorded plan), export
     to ONNX and prove parity, evaluate on the test split, and write the project whole."""
     reporter = reporter or NullReporter()
+    check_output(spec.output_path, force=spec.force, sources=[spec.data_path])
+    outcome = produce(
+        spec,
+        reporter,
+        lambda dataset: check_output(
+            spec.output_path, force=spec.force, sources=data_sources(dataset, spec)
+        ),
+    )
+    release = Release("new --force", NOT_GATED) if spec.history and spec.history.versions else FIRST
+    with reporter.phase("writing the project", total=None):
+        files = project_files(spec, outcome, release)
+        written = write_project(files, spec.output_path, force=spec.force)
+    return BuildResult(
+        spec.output_path,
+        outcome.dataset,
+        outcome.split,
+        outcome.training,
+        outcome.parity,
+        outcome.evaluation,
+        written,
+    )
+
+
+NOT_GATED = {"status": "not compared", "reasons": ["new --force: a fresh start, no gate"]}
+
+
+def produce(
+    spec: ProjectSpec,
+    reporter: Reporter,
+    check: Callable[[Dataset], None] = lambda dataset: None,
+) -> Outcome:
+    """Scan, split, train, export, prove parity and evaluate: everything a project is
+    rendered from, written nowhere yet. check(dataset) runs once the data is known."""
     plan = replay_plan(spec)
     if plan is not None and (spec.replay_plan or {}).get("cut_short"):
         reporter.warn(CUT_SHORT)
-    check_output(spec.output_path, force=spec.force, sources=[spec.data_path])
     dataset, split = _check_data(spec, reporter)
-    check_output(spec.output_path, force=spec.force, sources=data_sources(dataset, spec))
+    check(dataset)
     answers = spec.answers
     options = TrainOptions(
         time_budget=answers.time_budget,
@@ -70,12 +103,7 @@ def build_project(spec: ProjectSpec, reporter: Reporter | None = None) -> BuildR
             parity, probabilities = check_parity(model, onnx_path, test_batches)
         model_bytes = onnx_path.read_bytes()
     evaluation = evaluate(probabilities, truth, dataset.labels)
-    outcome = Outcome(
-        dataset, split, training, parity, evaluation, model_bytes, probabilities, truth
-    )
-    with reporter.phase("writing the project", total=None):
-        written = write_project(project_files(spec, outcome), spec.output_path, force=spec.force)
-    return BuildResult(spec.output_path, dataset, split, training, parity, evaluation, written)
+    return Outcome(dataset, split, training, parity, evaluation, model_bytes, probabilities, truth)
 
 
 def _check_data(spec: ProjectSpec, reporter: Reporter) -> tuple[Dataset, Split]:

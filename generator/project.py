@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,14 @@ import numpy as np
 import tomli_w
 
 from . import __version__
+from .context import (
+    BASE,
+    CONTEXT,
+    BudgetSummary,
+    DataSummary,
+    ParitySummary,
+    TemplateContext,
+)
 from .data import Dataset, ImageRecord, Split
 from .data.checks import EXTENSIONS
 from .evaluate import Evaluation, confusion_png, top_losses
@@ -47,52 +55,25 @@ class Outcome:
 
 
 @dataclass(frozen=True)
-class BudgetSummary:
-    seconds: int
-    used: int
-    cut: bool
+class Release:
+    """How this model version came about, for the [[history]] of modelgen.toml."""
+
+    how: str  # "new", "new --force", "retrain"
+    gate: dict[str, Any]  # gate.Verdict.to_dict() (or a status with its reasons)
 
 
-@dataclass(frozen=True)
-class ParitySummary:
-    max_abs_diff: float
-    top1_agreement: float
+FIRST = Release("new", {"status": "no baseline", "reasons": ["the project's first model"]})
 
 
-@dataclass(frozen=True)
-class DataSummary:
-    images: int
-    train: int
-    validation: int
-    test: int
-    skipped: int
+def base_blobs(files: dict[str, bytes]) -> dict[str, bytes]:
+    """The pristine text files to keep for the next three-way merge: {path: content}."""
+    from .merge import is_text
 
-
-@dataclass(frozen=True)
-class TemplateContext:
-    """Every value the templates use: a renamed or missing one fails type checking here,
-    not the render."""
-
-    project_name: str
-    package: str
-    distribution: str
-    labels: list[str]
-    input_size: int
-    metrics: dict[str, Any]  # Evaluation.to_dict()
-    winner: dict[str, Any]  # leaderboard rows: Candidate.leaderboard_row()
-    leaderboard: list[dict[str, Any]]
-    finals: list[dict[str, Any]]
-    trials: int
-    selection: str  # how the recipes were compared, in words
-    top_losses: list[dict[str, Any]]
-    budget: BudgetSummary
-    skipped: list[tuple[str, str]]  # (candidate names, reason), no paths of this machine
-    parity: ParitySummary
-    data: DataSummary
-    seed: int
-
-    def as_mapping(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+    return {
+        f"{BASE}/{sha256(content)}": content
+        for rel, content in files.items()
+        if rel != MANIFEST and is_text(content)
+    }
 
 
 def selection_text(plan: Plan, train: int, validation: int) -> str:
@@ -110,9 +91,14 @@ def selection_text(plan: Plan, train: int, validation: int) -> str:
     return f"trained on the {train} train images and scored on the {validation} validation images"
 
 
-def project_files(spec: ProjectSpec, outcome: Outcome) -> dict[str, bytes]:
-    """Every file of the generated project: rendered templates plus data files."""
+def project_files(
+    spec: ProjectSpec, outcome: Outcome, release: Release = FIRST
+) -> dict[str, bytes]:
+    """Every file of the generated project: rendered templates plus data files, and
+    modelgen's state (modelgen.toml, the saved context and the pristine texts)."""
     dataset, split, training = outcome.dataset, outcome.split, outcome.training
+    earlier = [*(spec.history.versions if spec.history else ()), version_entry(outcome, release)]
+    history = [{"version": n} | entry for n, entry in enumerate(earlier, start=1)]
     labels, package = dataset.labels, spec.package
     leaderboard = [c.leaderboard_row() for c in training.leaderboard]
     losses, thumbnails = top_loss_files(split, labels, outcome.probabilities, outcome.truth)
@@ -142,8 +128,10 @@ def project_files(spec: ProjectSpec, outcome: Outcome) -> dict[str, bytes]:
             len(dataset.skipped),
         ),
         seed=spec.answers.seed,
+        history=history,
     )
     files = render_tree("image_classification", context.as_mapping())
+    rendered = set(files)
     files[f"src/{package}/model.onnx"] = outcome.model
     files["reports/confusion_matrix.png"] = confusion_png(outcome.evaluation)
     files |= thumbnails
@@ -167,8 +155,44 @@ def project_files(spec: ProjectSpec, outcome: Outcome) -> dict[str, bytes]:
     }
     files["reports/metrics.json"] = _json(report)
     generated = {rel: sha256(content) for rel, content in sorted(files.items())}
-    files[MANIFEST] = _modelgen_toml(spec, outcome, report, generated)
+    files |= base_blobs(files)
+    files[CONTEXT] = context.to_json()
+    artifacts = sorted(set(generated) - rendered)
+    files[MANIFEST] = _modelgen_toml(spec, outcome, report, generated, artifacts, history)
     return files
+
+
+def version_entry(outcome: Outcome, release: Release) -> dict[str, Any]:
+    """One [[history]] row: what this model version was trained on, how it scored, and what
+    the gate said. No timestamps: the same inputs give the same file."""
+    dataset, split, training = outcome.dataset, outcome.split, outcome.training
+    gate = release.gate
+    summary: dict[str, Any] = {
+        "status": gate["status"],
+        "reasons": [r for r in gate.get("reasons", []) if r],
+    }
+    if gate.get("accepted_because"):
+        summary["accepted_because"] = gate["accepted_because"]
+    if gate.get("incumbent") and gate.get("candidate"):
+        summary |= {
+            "shared_test_images": gate["shared_test_images"],
+            "previous_accuracy": gate["incumbent"]["accuracy"],
+            "new_accuracy": gate["candidate"]["accuracy"],
+            "p_worse": gate["paired"]["p_worse"],
+        }
+    return {
+        "how": release.how,
+        "modelgen": __version__,
+        "data_fingerprint": dataset.fingerprint,
+        "images": len(dataset.records),
+        "classes": list(dataset.labels),
+        "split": split.sizes(),
+        "winner": training.winner.name,
+        "test_accuracy": round(outcome.evaluation.accuracy, 4),
+        "test_macro_accuracy": round(outcome.evaluation.macro_accuracy, 4),
+        "test_images": outcome.evaluation.support,
+        "gate": summary,
+    }
 
 
 def _test_images(outcome: Outcome) -> dict[str, bytes]:
@@ -274,7 +298,12 @@ def _versions() -> dict[str, str]:
 
 
 def _modelgen_toml(
-    spec: ProjectSpec, outcome: Outcome, report: dict[str, Any], generated: dict[str, str]
+    spec: ProjectSpec,
+    outcome: Outcome,
+    report: dict[str, Any],
+    generated: dict[str, str],
+    artifacts: list[str],
+    history: list[dict[str, Any]],
 ) -> bytes:
     """Answers (paths relative to the project, so the file replays from anywhere), data
     fingerprint with every image's split (and the splits of images no longer there, so an
@@ -336,6 +365,7 @@ def _modelgen_toml(
             "parity": report["parity"],
         },
         "versions": _versions(),
-        "generated": {"files": generated},
+        "generated": {"files": generated, "artifacts": artifacts},
+        "history": history,
     }
     return tomli_w.dumps(document).encode("utf-8")

@@ -157,3 +157,18 @@ def collect(
     for question in missing:
         answers[question.key] = question.ask(answers, prompt_io or {})
     return answers
+
+
+def ask_moved_data(missing: Path, prompt_io: dict[str, Any] | None = None) -> str:
+    """Where the data source recorded in a project went (`modelgen retrain`)."""
+
+    def valid(text: str) -> bool | str:
+        path = Path(text.strip()).expanduser()
+        return path.exists() or f"{path} does not exist"
+
+    question = questionary.path(
+        f"The data source {missing} is gone. Where is it now?",
+        validate=valid,
+        **(prompt_io or {}),
+    )
+    return str(_ask(question)).strip()

@@ -74,6 +74,13 @@ def render_tree(
 
 MANIFEST = "modelgen.toml"
 """Where a generated project lists its generated files ([generated] files = {path: sha256})."""
+STATE_DIR = ".modelgen"
+"""modelgen's own state in a project (the saved context, the pristine texts): never
+merged, rewritten whole; `candidates/` in it holds new models a gate refused."""
+
+
+def is_state(rel: str) -> bool:
+    return rel == MANIFEST or rel.startswith(STATE_DIR + "/")
 
 
 @dataclass(frozen=True)
@@ -144,7 +151,7 @@ def check_output(output: Path, *, force: bool, sources: Iterable[Path] = ()) -> 
 
 
 @contextlib.contextmanager
-def _finish_before_interrupt() -> Iterator[None]:
+def finish_before_interrupt() -> Iterator[None]:
     """Hold Ctrl-C while files are swapped in, so a project is never left half replaced;
     an interrupt that arrived meanwhile is raised once the project is whole."""
     if threading.current_thread() is not threading.main_thread():
@@ -179,7 +186,7 @@ def write_project(files: Mapping[str, bytes], output: Path, *, force: bool) -> W
         if output.is_dir() and not any(output.iterdir()):
             output.rmdir()
         if not output.exists():
-            with _finish_before_interrupt():
+            with finish_before_interrupt():
                 os.rename(staging, output)
             return Written()
         return _replace_generated(files, staging, output)
@@ -194,7 +201,7 @@ def _replace_generated(files: Mapping[str, bytes], staging: Path, output: Path) 
     foreign = sorted(
         rel
         for rel, target in targets.items()
-        if rel != MANIFEST and rel not in owned and (target.exists() or target.is_symlink())
+        if not is_state(rel) and rel not in owned and (target.exists() or target.is_symlink())
     )
     if foreign:
         raise OutputError(
@@ -209,17 +216,29 @@ def _replace_generated(files: Mapping[str, bytes], staging: Path, output: Path) 
         if not target.is_file():
             continue
         (stale if sha256(target.read_bytes()) == owned[rel] else kept).append(rel)
-    with _finish_before_interrupt():
+    stale_state = old_base_blobs(output, files)
+    with finish_before_interrupt():
         for rel, target in targets.items():
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(staging / rel, target)
         for rel in stale:
             inside(output, rel).unlink()
-            _remove_empty_parents(output, output / rel)
+            remove_empty_parents(output, output / rel)
+        for rel in stale_state:
+            inside(output, rel).unlink()
     return Written(tuple(stale), tuple(kept))
 
 
-def _remove_empty_parents(root: Path, path: Path) -> None:
+def old_base_blobs(output: Path, files: Mapping[str, bytes]) -> list[str]:
+    """Pristine texts kept for an earlier render that the new one does not keep."""
+    base = output / STATE_DIR / "base"
+    if not base.is_dir():
+        return []
+    found = (f"{STATE_DIR}/base/{p.name}" for p in base.iterdir() if p.is_file())
+    return sorted(rel for rel in found if rel not in files)
+
+
+def remove_empty_parents(root: Path, path: Path) -> None:
     for folder in path.parents:
         if folder == root or not folder.is_relative_to(root):
             return

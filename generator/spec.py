@@ -101,6 +101,7 @@ class History:
 
     files: tuple[dict[str, Any], ...]  # [data] files: path, label, sha256, split
     splits: dict[str, str]  # content hash -> split, images no longer there included
+    versions: tuple[dict[str, Any], ...] = ()  # [[history]]: the project's model versions
 
 
 def _toml(path: Path) -> dict[str, Any] | None:
@@ -124,7 +125,9 @@ def load_history(path: Path) -> History | None:
         for f in [*(former if isinstance(former, list) else []), *rows]
         if isinstance(f, dict) and "sha256" in f and "split" in f
     }
-    return History(tuple(rows), splits)
+    versions = document.get("history", [])
+    kept = tuple(v for v in versions if isinstance(v, dict)) if isinstance(versions, list) else ()
+    return History(tuple(rows), splits, kept)
 
 
 def load_plan(path: Path) -> dict[str, Any]:
@@ -232,6 +235,8 @@ def resolve(
     own = load_history(output_path / "modelgen.toml")
     if own is not None:
         history = own
+    elif history is not None:  # another project's images: its splits, not its versions
+        history = replace(history, versions=())
     return ProjectSpec(
         answers=answers,
         data_path=data_path,

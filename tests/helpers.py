@@ -4,13 +4,17 @@ environment for child processes. Fixtures live in conftest.py; everything else h
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import tempfile
+import venv
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from generator.project import BudgetSummary, DataSummary, ParitySummary, TemplateContext
+from generator.context import BudgetSummary, DataSummary, ParitySummary, TemplateContext
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_WEIGHTS = REPO.parent / "shared" / "weights" / "mobilenet_v2_1.0_no_top.h5"
@@ -41,6 +45,23 @@ def tf_env() -> dict[str, str]:
     env = dict(os.environ)
     env["TF_CPP_MIN_LOG_LEVEL"] = "3"
     return env
+
+
+def modelgen(
+    *args: str, cache: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The modelgen command in a process of its own, with a cache of its own (cold unless
+    given), no terminal."""
+    env = env or tf_env()
+    env["MODELGEN_CACHE_DIR"] = str(cache or Path(tempfile.mkdtemp(prefix="e2e-cache-")))
+    return subprocess.run(
+        [sys.executable, "-m", "generator", *args],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+    )
 
 
 WINNER_ROW = {
@@ -99,6 +120,34 @@ GOLDEN_CONTEXT = TemplateContext(
     parity=ParitySummary(max_abs_diff=3.1e-7, top1_agreement=1.0),
     data=DataSummary(images=60, train=40, validation=10, test=10, skipped=1),
     seed=42,
+    history=[
+        {
+            "version": 1,
+            "how": "new",
+            "images": 60,
+            "classes": ["circle", "square", "t-shirt/top"],
+            "split": {"train": 40, "validation": 10, "test": 10},
+            "test_accuracy": 0.8,
+            "test_images": 10,
+            "gate": {"status": "no baseline", "reasons": ["the project's first model"]},
+        },
+        {
+            "version": 2,
+            "how": "retrain",
+            "images": 60,
+            "classes": ["circle", "square", "t-shirt/top"],
+            "split": {"train": 40, "validation": 10, "test": 10},
+            "test_accuracy": 0.9,
+            "test_images": 10,
+            "gate": {
+                "status": "accepted",
+                "previous_accuracy": 0.95,
+                "new_accuracy": 0.9,
+                "shared_test_images": 10,
+                "accepted_because": "relabelled | cleaned",
+            },
+        },
+    ],
 )
 
 
@@ -122,3 +171,28 @@ def plan_table(
         "shipped": shipped,
         "refit_epochs": refit,
     }
+
+
+def assert_generated_tests_pass(project: Path, env_dir: Path) -> None:
+    """The project's own tests, in a fresh venv holding only what the project asks for (no
+    TensorFlow)."""
+    venv.create(env_dir, with_pip=True)
+    python = env_dir / "bin" / "python"
+    install = subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "-e", f"{project}[test]"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert install.returncode == 0, install.stdout + install.stderr
+    no_tf = subprocess.run([str(python), "-c", "import tensorflow"], capture_output=True)
+    assert no_tf.returncode != 0
+    run = subprocess.run(
+        [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert " passed" in run.stdout and "failed" not in run.stdout

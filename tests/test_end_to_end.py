@@ -7,15 +7,13 @@ import json
 import shutil
 import subprocess
 import sys
-import tempfile
 import tomllib
-import venv
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tomli_w
-from helpers import draw_shape, plan_table, recipe_row, tf_env
+from helpers import assert_generated_tests_pass, draw_shape, modelgen, plan_table, recipe_row
 
 pytestmark = pytest.mark.slow
 
@@ -26,31 +24,8 @@ def generate(
     data: Path, output: Path, *args: str, cache: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
     """`modelgen new` in a process of its own, with a cache of its own (cold unless given)."""
-    env = tf_env()
-    env["MODELGEN_CACHE_DIR"] = str(cache or Path(tempfile.mkdtemp(prefix="e2e-cache-")))
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "generator",
-            "new",
-            "--yes",
-            "--data",
-            str(data),
-            "--name",
-            "Shapes",
-            "--output",
-            str(output),
-            "--seed",
-            "3",
-            *args,
-        ],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=900,
-    )
+    common = ("--yes", "--data", str(data), "--name", "Shapes", "--output", str(output))
+    return modelgen("new", *common, "--seed", "3", *args, cache=cache)
 
 
 def source_files(root: Path) -> dict[str, bytes]:
@@ -125,7 +100,11 @@ def test_project_layout_and_summary(projects: tuple[Path, Path, str]) -> None:
     files = {p.relative_to(one).as_posix() for p in one.rglob("*") if p.is_file()}
     assert expected <= files
     extra = files - expected
-    assert extra and all(f.startswith(("tests/data/images/", "reports/top-losses/")) for f in extra)
+    assert ".modelgen/context.json" in extra  # what `modelgen update` renders from
+    state = (".modelgen/base/", ".modelgen/context.json")
+    assert extra and all(
+        f.startswith(("tests/data/images/", "reports/top-losses/", *state)) for f in extra
+    )
     summary = " ".join(stdout.split())
     assert (
         "Replaying the recorded plan: 3 recipes by 2-fold cross-validation" in summary
@@ -220,27 +199,7 @@ def test_generated_tests_pass_in_a_clean_venv_without_tensorflow(
     projects: tuple[Path, Path, str], tmp_path: Path
 ) -> None:
     one, _, _ = projects
-    env_dir = tmp_path / "venv"
-    venv.create(env_dir, with_pip=True)
-    python = env_dir / "bin" / "python"
-    install = subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", "-e", f"{one}[test]"],
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert install.returncode == 0, install.stdout + install.stderr
-    no_tf = subprocess.run([str(python), "-c", "import tensorflow"], capture_output=True)
-    assert no_tf.returncode != 0
-    run = subprocess.run(
-        [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-        cwd=one,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert run.returncode == 0, run.stdout + run.stderr
-    assert " passed" in run.stdout and "failed" not in run.stdout
+    assert_generated_tests_pass(one, tmp_path / "venv")
 
 
 def test_force_regenerates_a_project_in_place_keeping_splits_and_the_users_files(

@@ -217,3 +217,14 @@ def test_copied_test_images_are_named_by_content_never_by_label_or_path() -> Non
     assert _copied_name(hostile) == f"images/{'ab' * 8}.png"
     unknown = ImageRecord(Path("y"), "y.weird", "a", "cd" * 32, 20, 20, "RGB", "XYZ")
     assert _copied_name(unknown) == f"images/{'cd' * 8}.img"
+
+
+def test_the_saved_context_renders_the_same_project() -> None:
+    from generator.context import TemplateContext
+
+    saved = TemplateContext.from_json(GOLDEN_CONTEXT.to_json())
+    assert render_tree("image_classification", saved.as_mapping()) == render_tree(
+        "image_classification", GOLDEN_CONTEXT.as_mapping()
+    )
+    with pytest.raises(ValueError, match="lacks .*seed"):
+        TemplateContext.from_json(b'{"schema": 1, "context": {"x": 1}}')

@@ -57,7 +57,7 @@ def test_the_data_package_imports_no_training_cli_or_pipeline() -> None:
 
 def test_no_stage_imports_the_cli() -> None:
     for name, targets in GRAPH.items():
-        if name not in ("generator.cli", "generator.__main__"):
+        if not name.startswith("generator.cli") and name != "generator.__main__":
             assert not targets & {"generator.cli", "generator.console"}, name
 
 

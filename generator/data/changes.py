@@ -16,10 +16,22 @@ class Changes:
     removed: dict[str, int]
     relabelled: tuple[tuple[str, str, str], ...]  # (path, old label, new label)
     modified: tuple[str, ...]  # same path, new content
+    new_classes: tuple[str, ...] = ()
+    vanished_classes: tuple[str, ...] = ()
 
     @property
     def empty(self) -> bool:
         return not (self.added or self.removed or self.relabelled or self.modified)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "added": self.added,
+            "removed": self.removed,
+            "relabelled": [list(row) for row in self.relabelled],
+            "modified": list(self.modified),
+            "new_classes": list(self.new_classes),
+            "vanished_classes": list(self.vanished_classes),
+        }
 
     def describe(self) -> str:
         if self.empty:
@@ -36,6 +48,10 @@ class Changes:
             parts.append(f"{len(self.relabelled)} relabelled ({shown}{more})")
         if self.modified:
             parts.append(f"{len(self.modified)} changed in place")
+        if self.new_classes:
+            parts.append(f"new classes: {', '.join(self.new_classes)}")
+        if self.vanished_classes:
+            parts.append(f"classes gone: {', '.join(self.vanished_classes)}")
         return "; ".join(parts)
 
 
@@ -63,4 +79,13 @@ def diff(previous: Iterable[Mapping[str, Any]], dataset: Dataset) -> Changes:
             if path in old_paths and old_paths[path] != sha and sha not in old
         )
     )
-    return Changes(dict(added), dict(removed), relabelled, modified)
+    before = {label for _, label in old.values()}
+    after = {label for _, label in new.values()}
+    return Changes(
+        dict(added),
+        dict(removed),
+        relabelled,
+        modified,
+        tuple(sorted(after - before)),
+        tuple(sorted(before - after)),
+    )
