@@ -168,6 +168,10 @@ def test_a_conflicting_edit_gets_markers_and_nothing_else_is_lost(
     from generator.cli import app
 
     monkeypatch.setattr(generator.render, "templates_dir", lambda: templates)
+    edited = tree(copy)
+    dry = CliRunner().invoke(app, ["update", str(copy), "--dry-run"])
+    assert dry.exit_code == 3 and "Dry run: nothing was written." in dry.output
+    assert "conflict  README.md" in dry.output and tree(copy) == edited
     done = CliRunner().invoke(app, ["update", str(copy)])
     assert done.exit_code == 3, done.output
     assert "1 file was left with 1 conflict" in " ".join(done.output.split())
