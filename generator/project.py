@@ -186,6 +186,7 @@ def version_entry(outcome: Outcome, release: Release) -> dict[str, Any]:
         "data_fingerprint": dataset.fingerprint,
         "images": len(dataset.records),
         "classes": list(dataset.labels),
+        "counts": dict(dataset.counts),
         "split": split.sizes(),
         "winner": training.winner.name,
         "test_accuracy": round(outcome.evaluation.accuracy, 4),

@@ -214,6 +214,11 @@ def keep_candidate(project: Project, outcome: Outcome, verdict: Verdict) -> Path
 def update(project: Project, *, dry_run: bool = False) -> Regenerated:
     """Re-render the templates from the saved context, model and answers unchanged."""
     context = saved_context(project)
+    if "artifacts" not in project.document.get("generated", {}):
+        raise UsageError(
+            f"{project.root / MANIFEST} does not list which generated files are the model's "
+            "(it predates `update`): run `modelgen retrain` once"
+        )
     rendered = render_tree(TEMPLATE, context.as_mapping())
     carried = {rel: project.generated[rel] for rel in project.artifacts if rel in project.generated}
     plan = plan_merge(project.root, project.generated, rendered, project.blob, carried=carried)

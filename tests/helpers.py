@@ -73,6 +73,20 @@ WINNER_ROW = {
     "epochs": 12,
     "seconds": 4.2,
 }
+SAME_DATA = {
+    "images": 60,
+    "classes": ["circle", "square", "t-shirt/top"],
+    "split": {"train": 40, "validation": 10, "test": 10},
+    "test_images": 10,
+}
+FIRST_GATE = {"status": "no baseline", "reasons": ["the project's first model"]}
+ACCEPTED = {
+    "status": "accepted",
+    "previous_accuracy": 0.95,
+    "new_accuracy": 0.9,
+    "shared_test_images": 10,
+    "accepted_because": "relabelled | cleaned",
+}
 GOLDEN_CONTEXT = TemplateContext(
     project_name="Shapes demo",
     package="shapes_demo",
@@ -121,32 +135,8 @@ GOLDEN_CONTEXT = TemplateContext(
     data=DataSummary(images=60, train=40, validation=10, test=10, skipped=1),
     seed=42,
     history=[
-        {
-            "version": 1,
-            "how": "new",
-            "images": 60,
-            "classes": ["circle", "square", "t-shirt/top"],
-            "split": {"train": 40, "validation": 10, "test": 10},
-            "test_accuracy": 0.8,
-            "test_images": 10,
-            "gate": {"status": "no baseline", "reasons": ["the project's first model"]},
-        },
-        {
-            "version": 2,
-            "how": "retrain",
-            "images": 60,
-            "classes": ["circle", "square", "t-shirt/top"],
-            "split": {"train": 40, "validation": 10, "test": 10},
-            "test_accuracy": 0.9,
-            "test_images": 10,
-            "gate": {
-                "status": "accepted",
-                "previous_accuracy": 0.95,
-                "new_accuracy": 0.9,
-                "shared_test_images": 10,
-                "accepted_because": "relabelled | cleaned",
-            },
-        },
+        SAME_DATA | {"version": 1, "how": "new", "test_accuracy": 0.8, "gate": FIRST_GATE},
+        SAME_DATA | {"version": 2, "how": "retrain", "test_accuracy": 0.9, "gate": ACCEPTED},
     ],
 )
 
