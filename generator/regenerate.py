@@ -55,8 +55,10 @@ class Project:
         return [str(p) for p in self.document.get("generated", {}).get("artifacts", [])]
 
     def blob(self, digest: str) -> bytes | None:
+        if len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):
+            return None  # not a hash modelgen wrote: never a path
         path = self.root / BASE / digest
-        return path.read_bytes() if len(digest) == 64 and path.is_file() else None
+        return path.read_bytes() if path.is_file() else None
 
 
 def open_project(
