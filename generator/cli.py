@@ -351,7 +351,7 @@ def _build(spec: Any) -> None:
             "you edited them: " + escape(", ".join(written.kept))
         )
     console.print("Next:")
-    console.print(f'  cd {shown} && pip install -e ".[test]" && pytest', markup=False)
+    console.print(f'  cd {shown} && pip install -e ".[cpu,test]" && pytest', markup=False)
     console.print(f"  python -m {spec.package} IMAGE --top-k 3", markup=False)
 
 

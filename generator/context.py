@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from .render import STATE_DIR
@@ -30,6 +30,8 @@ class DataSummary:
     validation: int
     test: int
     skipped: int
+    source: str = "folder"  # folder, manifest or zip
+    counts: dict[str, int] = field(default_factory=dict)  # images per label
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,7 @@ class TemplateContext:
     data: DataSummary
     seed: int
     history: list[dict[str, Any]]  # [[history]] of modelgen.toml, this version last
+    card: dict[str, Any]  # card.Card.to_dict(): the "not sure" threshold, probes, intervals
 
     def as_mapping(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import io
-from collections.abc import Callable, Iterable
+import json
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,9 +43,19 @@ def as_float32(model: Any, architecture: Callable[[], Any]) -> Any:
     return clone
 
 
-def export_onnx(model: Any, path: Path, input_size: int) -> None:
+PREPROCESSING = (
+    "RGB after EXIF orientation, 16-bit grey scaled to 8 bits, transparency flattened onto "
+    "white; resized to input_size x input_size with Pillow's bilinear filter; float32 values "
+    "0..255, NHWC"
+)
+
+
+def export_onnx(
+    model: Any, path: Path, input_size: int, labels: Sequence[str] | None = None
+) -> None:
     """Write the model as ONNX: input 'image' float32 (N, size, size, 3) in 0..255, output
-    class probabilities."""
+    class probabilities. With labels, the model also carries its contract in its metadata
+    (labels, input_size, preprocessing, output), so a consumer needs model.onnx alone."""
     tf = tensorflow()
     import tf2onnx
 
@@ -54,7 +65,20 @@ def export_onnx(model: Any, path: Path, input_size: int) -> None:
     function = tf.function(lambda image: model(image, training=False))
     with contextlib.redirect_stdout(io.StringIO()):
         model_proto, _ = tf2onnx.convert.from_function(function, input_signature=spec, opset=OPSET)
-    path.write_bytes(canonical_names(model_proto).SerializeToString())
+    model_proto = canonical_names(model_proto)
+    if labels is not None:
+        contract = {
+            "labels": json.dumps(list(labels)),
+            "input_size": str(input_size),
+            "input": f"{INPUT_NAME}: float32 (N, {input_size}, {input_size}, 3)",
+            "preprocessing": PREPROCESSING,
+            "output": f"float32 (N, {len(labels)}) probabilities, in the order of labels",
+        }
+        del model_proto.metadata_props[:]
+        for key, value in contract.items():
+            entry = model_proto.metadata_props.add()
+            entry.key, entry.value = key, value
+    path.write_bytes(model_proto.SerializeToString())
 
 
 def canonical_names(model: Any) -> Any:

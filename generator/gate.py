@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from .render import markdown_cell
+
 ALPHA = 0.05
 MAX_RECALL_DROP = 0.10
 
@@ -232,7 +234,7 @@ def markdown(verdict: Verdict) -> str:
             _row("macro-F1", inc.macro_f1, cand.macro_f1),
         ]
         for label, row in verdict.per_class.items():
-            name = f"recall: {escape_cell(label)} ({row['images']})"
+            name = f"recall: {markdown_cell(label)} ({row['images']})"
             lines.append(_row(name, row["incumbent_recall"], row["candidate_recall"]))
         lines += [
             "",
@@ -242,7 +244,7 @@ def markdown(verdict: Verdict) -> str:
         ]
     for label, row in verdict.new_classes.items():
         lines.append(
-            f"- new class {escape_cell(label)}: {row['images']} test images, recall "
+            f"- new class {markdown_cell(label)}: {row['images']} test images, recall "
             f"{row['candidate_recall']:.3f} (not comparable: the current model does not know it)"
         )
     lines += [f"- {reason}" for reason in verdict.reasons if reason]
@@ -253,8 +255,3 @@ def markdown(verdict: Verdict) -> str:
 
 def _row(name: str, before: float, after: float) -> str:
     return f"| {name} | {before:.4f} | {after:.4f} | {after - before:+.4f} |"
-
-
-def escape_cell(text: str) -> str:
-    """A label inside a Markdown table cell."""
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")

@@ -98,7 +98,7 @@ def produce(
         onnx_path = Path(tmp) / "model.onnx"
         with reporter.phase("exporting to ONNX", total=None):
             model = as_float32(winner.model, winner.architecture)
-            export_onnx(model, onnx_path, winner.input_size)
+            export_onnx(model, onnx_path, winner.input_size, dataset.labels)
             test_batches = iter_batches([r.path for r in split.test], winner.input_size, 64)
             parity, probabilities = check_parity(model, onnx_path, test_batches)
         model_bytes = onnx_path.read_bytes()

@@ -15,6 +15,7 @@ import numpy as np
 import tomli_w
 
 from . import __version__
+from . import card as model_cards
 from .context import (
     BASE,
     CONTEXT,
@@ -24,19 +25,17 @@ from .context import (
     TemplateContext,
 )
 from .data import Dataset, ImageRecord, Split
-from .data.checks import EXTENSIONS
 from .evaluate import Evaluation, confusion_png, top_losses
 from .export import Parity
+from .heldout import test_images
 from .render import MANIFEST, render_tree, sha256
 from .spec import SAMPLE, ProjectSpec
 from .train import TrainResult
 from .train.families import candidate_name, describe_skip, grouped_skips
 from .train.plan import CROSS_VALIDATION, DIRECT, Plan
 
-MAX_TEST_IMAGES = 200  # copied into the generated project's tests
 TOP_LOSSES = 12  # most confidently wrong test images shown in the README
 THUMBNAIL = 96
-ACCURACY_TOLERANCE = 0.02
 VERSIONED = ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "numpy", "pillow")
 
 
@@ -102,6 +101,15 @@ def project_files(
     labels, package = dataset.labels, spec.package
     leaderboard = [c.leaderboard_row() for c in training.leaderboard]
     losses, thumbnails = top_loss_files(split, labels, outcome.probabilities, outcome.truth)
+    size = training.winner.input_size
+    card = model_cards.model_card(
+        outcome.model,
+        size,
+        labels,
+        training.winner.held_out,
+        (outcome.probabilities, outcome.truth),
+        outcome.evaluation,
+    )
     context = TemplateContext(
         project_name=spec.answers.name,
         package=package,
@@ -126,9 +134,12 @@ def project_files(
             len(split.validation),
             len(split.test),
             len(dataset.skipped),
+            dataset.kind,
+            dict(dataset.counts),
         ),
         seed=spec.answers.seed,
         history=history,
+        card=card.to_dict(),
     )
     files = render_tree("image_classification", context.as_mapping())
     rendered = set(files)
@@ -136,9 +147,11 @@ def project_files(
     files["reports/confusion_matrix.png"] = confusion_png(outcome.evaluation)
     files |= thumbnails
     files[f"src/{package}/metadata.json"] = _json(
-        {"labels": list(labels), "input_size": training.winner.input_size}
+        model_cards.metadata(
+            labels, size, sha256(outcome.model), len(history), card, outcome.evaluation
+        )
     )
-    files |= _test_images(outcome)
+    files |= test_images(split, labels, outcome.probabilities, size, card.probes)
     report = {
         "test": context.metrics,
         "parity": {
@@ -152,6 +165,7 @@ def project_files(
         "time_budget": spec.answers.time_budget,
         "budget_cut_training_short": training.deadline_cut,
         "compute": training.compute.describe(),
+        "model_card": card.to_dict(),
     }
     files["reports/metrics.json"] = _json(report)
     generated = {rel: sha256(content) for rel, content in sorted(files.items())}
@@ -196,49 +210,6 @@ def version_entry(outcome: Outcome, release: Release) -> dict[str, Any]:
     }
 
 
-def _test_images(outcome: Outcome) -> dict[str, bytes]:
-    """Held-out images for the project's own tests, with what the model said of them."""
-    split, labels, probabilities = outcome.split, outcome.dataset.labels, outcome.probabilities
-    chosen = _test_subset(split, labels)
-    images = []
-    files = {}
-    for i in chosen:
-        record = split.test[i]
-        best = int(np.argmax(probabilities[i]))
-        images.append(
-            {
-                "path": _copied_name(record),
-                "label": record.label,
-                "predicted": labels[best],
-                "score": round(float(probabilities[i][best]), 6),
-            }
-        )
-        files[f"tests/data/{_copied_name(record)}"] = record.path.read_bytes()
-    accuracy = float(np.mean([item["label"] == item["predicted"] for item in images]))
-    files["tests/data/expected.json"] = _json(
-        {
-            "labels": list(labels),
-            "accuracy": round(accuracy, 6),
-            "tolerance": ACCURACY_TOLERANCE,
-            "images": images,
-        }
-    )
-    return files
-
-
-def _test_subset(split: Split, labels: tuple[str, ...]) -> list[int]:
-    """Indices of the test images copied into the project: all, or a per-class round robin."""
-    by_label = {
-        label: [i for i, r in enumerate(split.test) if r.label == label] for label in labels
-    }
-    chosen: list[int] = []
-    while len(chosen) < min(MAX_TEST_IMAGES, len(split.test)):
-        for label in labels:
-            if by_label[label] and len(chosen) < MAX_TEST_IMAGES:
-                chosen.append(by_label[label].pop(0))
-    return sorted(chosen)
-
-
 def _thumbnail(record: ImageRecord) -> bytes:
     from PIL import Image
 
@@ -277,11 +248,6 @@ def top_loss_files(
             }
         )
     return rows, thumbnails
-
-
-def _copied_name(record: ImageRecord) -> str:
-    """Named by content and format only: labels and source paths are data, never paths."""
-    return f"images/{record.sha256[:16]}{EXTENSIONS.get(record.format, ('.img',))[0]}"
 
 
 def _json(value: Any) -> bytes:

@@ -24,13 +24,24 @@ from .resources import inside, is_plain_relative, templates_dir
 BLACK_MODE = black.Mode(line_length=100, target_versions={black.TargetVersion.PY311})
 
 
+MARKDOWN_SPECIAL = "\\`*_[]<>|"
+
+
+def markdown_cell(text: object) -> str:
+    """Text (a label, a file name: data) shown literally inside a Markdown table cell."""
+    escaped = "".join("\\" + c if c in MARKDOWN_SPECIAL else c for c in str(text))
+    return " ".join(escaped.splitlines())
+
+
 def _environment(root: Path) -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(root)),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,
     )
+    env.filters["md"] = markdown_cell
+    return env
 
 
 def format_python(source: str, origin: str) -> str:

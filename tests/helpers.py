@@ -132,12 +132,42 @@ GOLDEN_CONTEXT = TemplateContext(
     budget=BudgetSummary(seconds=300, used=41, cut=False),
     skipped=[("mobilenet_v2-frozen", "pretrained weights turned off (--weights none)")],
     parity=ParitySummary(max_abs_diff=3.1e-7, top1_agreement=1.0),
-    data=DataSummary(images=60, train=40, validation=10, test=10, skipped=1),
+    data=DataSummary(
+        images=60,
+        train=40,
+        validation=10,
+        test=10,
+        skipped=1,
+        source="folder",
+        counts={"circle": 20, "square": 20, "t-shirt/top": 20},
+    ),
     seed=42,
     history=[
         SAME_DATA | {"version": 1, "how": "new", "test_accuracy": 0.8, "gate": FIRST_GATE},
         SAME_DATA | {"version": 2, "how": "retrain", "test_accuracy": 0.9, "gate": ACCEPTED},
     ],
+    card={
+        "threshold": 0.61,
+        "rule": "the lowest top score at which at least 95% of the held-out images were right",
+        "held_out": {"images": 50, "answered": 45, "abstain_rate": 0.1, "answered_accuracy": 0.96},
+        "test": {
+            "images": 10,
+            "answered": 9,
+            "abstain_rate": 0.1,
+            "answered_accuracy": 1.0,
+            "answered_accuracy_95": [0.7008, 1.0],
+        },
+        "probes": [
+            {"input": "blank white image", "label": "square", "score": 0.97, "answered": True},
+            {"input": "uniform noise", "label": "t-shirt/top", "score": 0.52, "answered": False},
+        ],
+        "intervals": {
+            "accuracy": [0.5958, 0.9821],
+            "recall circle": [0.5101, 1.0],
+            "recall square": [0.4385, 1.0],
+            "recall t-shirt/top": [0.2077, 0.9385],
+        },
+    },
 )
 
 
@@ -164,12 +194,12 @@ def plan_table(
 
 
 def assert_generated_tests_pass(project: Path, env_dir: Path) -> None:
-    """The project's own tests, in a fresh venv holding only what the project asks for (no
-    TensorFlow)."""
+    """The project's own tests, the web service's included, in a fresh venv holding only
+    what the project asks for (no TensorFlow), against its wheel (not an editable install)."""
     venv.create(env_dir, with_pip=True)
     python = env_dir / "bin" / "python"
     install = subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", "-e", f"{project}[test]"],
+        [str(python), "-m", "pip", "install", "-q", f"{project}[cpu,serve,test]"],
         capture_output=True,
         text=True,
         timeout=900,
@@ -185,4 +215,16 @@ def assert_generated_tests_pass(project: Path, env_dir: Path) -> None:
         timeout=600,
     )
     assert run.returncode == 0, run.stdout + run.stderr
-    assert " passed" in run.stdout and "failed" not in run.stdout
+    assert " passed" in run.stdout and "failed" not in run.stdout and "skipped" not in run.stdout
+    where = subprocess.run(
+        [
+            str(python),
+            "-c",
+            "import importlib.util as u, sys; print(u.find_spec(sys.argv[1]).origin)",
+        ]
+        + [next(p.name for p in (project / "src").iterdir() if p.is_dir())],
+        capture_output=True,
+        text=True,
+        cwd=project,
+    )
+    assert str(env_dir) in where.stdout, where.stdout + where.stderr  # the installed wheel

@@ -83,6 +83,12 @@ def test_project_layout_and_summary(projects: tuple[Path, Path, str]) -> None:
     one, _, stdout = projects
     expected = {
         ".gitignore",
+        ".gitattributes",
+        ".dockerignore",
+        "Dockerfile",
+        "benchmarks/bench_latency.py",
+        "src/shapes/serve.py",
+        "tests/test_serve.py",
         "README.md",
         "modelgen.toml",
         "pyproject.toml",
@@ -103,7 +109,8 @@ def test_project_layout_and_summary(projects: tuple[Path, Path, str]) -> None:
     assert ".modelgen/context.json" in extra  # what `modelgen update` renders from
     state = (".modelgen/base/", ".modelgen/context.json")
     assert extra and all(
-        f.startswith(("tests/data/images/", "reports/top-losses/", *state)) for f in extra
+        f.startswith(("tests/data/images/", "tests/data/originals/", "reports/top-losses/", *state))
+        for f in extra
     )
     summary = " ".join(stdout.split())
     assert (
@@ -119,7 +126,13 @@ def test_project_layout_and_summary(projects: tuple[Path, Path, str]) -> None:
     assert len(saved["model"]["leaderboard"]) == 3  # every recipe of the plan
     assert saved["model"]["plan"]["recipes"] == CONVNETS["recipes"]
     generated = saved["generated"]["files"]
-    assert set(generated) == files - {"modelgen.toml"}
+    assert set(generated) == {f for f in files if not f.startswith(".modelgen/")} - {
+        "modelgen.toml"
+    }
+    kept = {f.removeprefix(".modelgen/base/") for f in files if f.startswith(".modelgen/base/")}
+    assert kept == {
+        digest for rel, digest in generated.items() if not rel.endswith((".onnx", ".png"))
+    }  # the pristine text of every generated text file
     assert all(
         generated[rel] == hashlib.sha256((one / rel).read_bytes()).hexdigest() for rel in generated
     )

@@ -209,7 +209,7 @@ def tree_of(root: Path) -> dict[str, bytes]:
 
 def test_copied_test_images_are_named_by_content_never_by_label_or_path() -> None:
     from generator.data import ImageRecord
-    from generator.project import _copied_name
+    from generator.heldout import copied_name as _copied_name
 
     hostile = ImageRecord(
         Path("/data/../../x.png"), "../../x.png", "../../escaped", "ab" * 32, 20, 20, "RGB", "PNG"

@@ -349,6 +349,7 @@ class Runner(BudgetRules):
             model=model,
             architecture=architecture,
             name=name,
+            held_out=(probabilities[covered], self.y[covered]) if covered.any() else None,
         )
         return winner, tuple(done)
 

@@ -43,6 +43,10 @@ class Candidate:
     architecture: Callable[[], Any] = field(repr=False, compare=False)
     """Builds an untrained model of the same structure (for a float32 copy)."""
     name: str = ""
+    held_out: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False, compare=False)
+    """Probabilities of the images the recipe was scored on, by models that did not train on
+    them (out of fold, or on validation), and their labels: where the threshold for "not
+    sure" is chosen."""
 
     def leaderboard_row(self) -> dict[str, Any]:
         return {

@@ -2,6 +2,24 @@
 
 from __future__ import annotations
 
-from .classifier import Classifier, InvalidImageError, Prediction, load, preprocess
+from .classifier import (
+    Classifier,
+    InvalidImageError,
+    ModelInfo,
+    ModelIntegrityError,
+    Prediction,
+    load,
+    preprocess,
+    to_rgb,
+)
 
-__all__ = ["Classifier", "InvalidImageError", "Prediction", "load", "preprocess"]
+__all__ = [
+    "Classifier",
+    "InvalidImageError",
+    "ModelInfo",
+    "ModelIntegrityError",
+    "Prediction",
+    "load",
+    "preprocess",
+    "to_rgb",
+]
