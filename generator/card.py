@@ -46,6 +46,8 @@ def model_card(
     test: tuple[np.ndarray, np.ndarray],
     evaluation: Evaluation,
 ) -> Card:
+    """The threshold chosen on held_out (out-of-fold or validation probabilities, truth) and
+    measured on test, the probes' answers, and Wilson intervals for accuracy and recalls."""
     threshold = choose_threshold(*held_out) if held_out is not None else None
     chosen_on = abstention(*held_out, threshold) if held_out and threshold is not None else None
     on_test = abstention(*test, threshold) if threshold is not None else None

@@ -83,11 +83,10 @@ def retrain(
     Exit 0 done, 1 the gate refused the new model (nothing changed), 2 bad input,
     3 written with merge conflicts to resolve, 130 interrupted (nothing changed)."""
     from . import prompts
-    from .regenerate import open_project, retrain, roll_back_interrupted
+    from .regenerate import open_project, retrain
     from .spec import load_plan
 
-    with exit_codes(verbose), _output(as_json):
-        _recover(project, roll_back_interrupted)
+    with exit_codes(verbose), _output(as_json), _guarded(project, dry_run):
         interactive = not yes and sys.stdin.isatty() and sys.stdout.isatty()
         opened = open_project(
             project,
@@ -120,10 +119,9 @@ def update(project: ProjectArg = Path("."), dry_run: DryRun = False, as_json: Js
     """Re-render the project with this modelgen's templates; no training, edits kept.
 
     Exit 0 done, 2 bad input, 3 written with merge conflicts to resolve."""
-    from .regenerate import open_project, roll_back_interrupted, update
+    from .regenerate import open_project, update
 
-    with exit_codes(False), _output(as_json):
-        _recover(project, roll_back_interrupted)
+    with exit_codes(False), _output(as_json), _guarded(project, dry_run):
         result = update(open_project(project, need_data=False), dry_run=dry_run)
         if as_json:
             _emit(result.to_dict() | {"dry_run": dry_run})
@@ -133,6 +131,9 @@ def update(project: ProjectArg = Path("."), dry_run: DryRun = False, as_json: Js
 
 def check(
     project: ProjectArg = Path("."),
+    data: Annotated[
+        str | None, typer.Option(help="Where the data source is now, when it moved.")
+    ] = None,
     ignore_edits: Annotated[
         bool, typer.Option("--ignore-edits", help="Edited generated files are not drift.")
     ] = False,
@@ -146,7 +147,7 @@ def check(
     from .regenerate import open_project
 
     with exit_codes(False), _output(as_json):
-        drift = check(open_project(project))
+        drift = check(open_project(project, data=data))
         reasons = drift.reasons(count_edits=not ignore_edits)
         if as_json:
             _emit(drift.to_dict(count_edits=not ignore_edits))
@@ -167,12 +168,26 @@ def _exit(result: Any) -> None:
         raise typer.Exit(CONFLICT_EXIT)
 
 
-def _recover(project: Path, roll_back: Any) -> None:
-    if roll_back(project):
-        console.print(
-            "[yellow]A retrain or update was killed while swapping files in: the project's "
-            "files were put back as they were before it.[/]"
-        )
+@contextlib.contextmanager
+def _guarded(project: Path, dry_run: bool) -> Iterator[None]:
+    """One writer at a time; what a killed run left is rolled back first (a dry run, which
+    writes nothing, asks for a real run to do that)."""
+    from .transaction import locked, pending, recover
+
+    if not project.is_dir():
+        raise UsageError(f"{project} is not a folder: pass a generated project's folder")
+    with locked(project):
+        if dry_run and pending(project):
+            raise UsageError(
+                f"a run on {project} was interrupted and left files to put back: run without "
+                "--dry-run first, which rolls it back"
+            )
+        if recover(project):
+            console.print(
+                "[yellow]A retrain or update was killed while swapping files in: the "
+                "project's files were put back as they were before it.[/]"
+            )
+        yield
 
 
 @contextlib.contextmanager

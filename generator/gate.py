@@ -5,8 +5,9 @@ Numbers stored by an earlier run are history, never the baseline.
 Rule (defaults): the candidate is refused when
 - it gets more of the shared test images wrong than the incumbent, beyond noise: an exact
   one-sided McNemar test on the images one model gets right and the other wrong, p < ALPHA;
-- or any class loses more than MAX_RECALL_DROP of recall, beyond noise by the same test on
-  that class's images.
+- or any class loses more than MAX_RECALL_DROP of recall, and that loss is beyond noise by
+  the same test on the class's images or is at least MIN_CLASS_LOSS images (a class with 4
+  test images can never reach p < 0.05, yet losing all 4 is no noise).
 Images of classes the incumbent does not know are reported apart: neither model can be
 compared on them. With no incumbent, or none that can be run, there is no baseline and the
 gate says so instead of passing silently.
@@ -27,6 +28,7 @@ from .render import markdown_cell
 
 ALPHA = 0.05
 MAX_RECALL_DROP = 0.10
+MIN_CLASS_LOSS = 3  # net images newly wrong in one class that refuse whatever the p-value
 
 PASSED, REFUSED, NO_BASELINE, ACCEPTED = "passed", "refused", "no baseline", "accepted"
 
@@ -86,7 +88,11 @@ class Verdict:
             "paired": {"worse": self.worse, "better": self.better, "p_worse": self.p_worse},
             "per_class": self.per_class,
             "new_classes": self.new_classes,
-            "rule": {"alpha": ALPHA, "max_recall_drop": MAX_RECALL_DROP},
+            "rule": {
+                "alpha": ALPHA,
+                "max_recall_drop": MAX_RECALL_DROP,
+                "min_class_loss": MIN_CLASS_LOSS,
+            },
         }
 
 
@@ -164,7 +170,7 @@ def compare(
             "candidate_recall": round(float(np.mean(cand_right[rows])), 4),
             "p_worse": round(p_class, 4),
         }
-        if drop > MAX_RECALL_DROP and p_class < ALPHA:
+        if drop > MAX_RECALL_DROP and (p_class < ALPHA or lost - won >= MIN_CLASS_LOSS):
             reasons.append(
                 f"class {label!r} recall fell by {drop:.0%} ({lost} images newly wrong, {won} "
                 f"newly right; p = {p_class:.3g})"
@@ -240,7 +246,8 @@ def markdown(verdict: Verdict) -> str:
             "",
             f"Paired: {verdict.worse} images newly wrong, {verdict.better} newly right "
             f"(one-sided exact McNemar p = {verdict.p_worse:.3g}; refused below {ALPHA}, or "
-            f"when a class loses more than {MAX_RECALL_DROP:.0%} of recall beyond noise).",
+            f"when a class loses more than {MAX_RECALL_DROP:.0%} of recall beyond noise or "
+            f"{MIN_CLASS_LOSS}+ images).",
         ]
     for label, row in verdict.new_classes.items():
         lines.append(

@@ -54,7 +54,7 @@ class FileChange:
     beside: bytes | None = None  # a binary conflict: the new file, written to path + BESIDE
     note: str = ""
     conflicts: int = 0  # conflict regions in the merged text
-    base: bytes | None = None  # the three sides of a text conflict, for git's index
+    base: bytes | None = None  # the sides of a text conflict, for git's index (no base: None)
     yours: bytes | None = None
     new: bytes | None = None
 
@@ -106,10 +106,20 @@ class _Matcher(difflib.SequenceMatcher[str]):
         super().__init__(isjunk, a, b, autojunk=False)
 
 
+def _lines(content: bytes) -> list[str]:
+    """Lines split on \\n only (not on the other characters str.splitlines takes for line
+    ends), each ending in \\n: a missing final newline is added, as git merges do, so that
+    a marker never lands on the end of a line of text."""
+    text = content.decode("utf-8")
+    if text and not text.endswith("\n"):
+        text += "\n"
+    return [line + "\n" for line in text.split("\n")[:-1]]
+
+
 def merge_text(base: bytes, yours: bytes, new: bytes) -> tuple[bytes, int]:
     """A whole-file three-way merge: (result, number of conflict regions). Conflicts are
     marked as git marks them: <<<<<<< yours / ======= / >>>>>>> new render."""
-    sides = [side.decode("utf-8").splitlines(keepends=True) for side in (base, yours, new)]
+    sides = [_lines(side) for side in (base, yours, new)]
     # difflib's Match is a tuple subclass: the protocol's List[Tuple] is met at run time.
     merger = merge3.Merge3(
         sides[0], sides[1], sides[2], sequence_matcher=_Matcher  # type: ignore[arg-type]
@@ -138,7 +148,16 @@ def plan_merge(
     for rel in sorted(set(base) | set(new) | set(carried)):
         target = inside(project, rel)
         yours = target.read_bytes() if target.is_file() else None
-        if rel in carried:
+        if yours is None and rel in new and (target.exists() or target.is_symlink()):
+            changes.append(
+                FileChange(
+                    rel,
+                    Action.CONFLICT,
+                    beside=new[rel],
+                    note=f"a folder of yours is there: the new file is written to {rel}{BESIDE}",
+                )
+            )
+        elif rel in carried:
             changes.append(_carried(rel, yours, base.get(rel), carried[rel]))
         elif rel not in new:
             changes.append(_dropped(rel, yours, base[rel]))
@@ -187,13 +206,13 @@ def _decide(
             beside=new,
             note=f"binary: yours kept, the new one written to {rel}{BESIDE}",
         )
-    original = blob(old) if old is not None else b""
+    original = blob(old) if old is not None else None
     note = ""
-    if original is None or not is_text(original):
-        original, note = b"", "the last render was not kept: merged as if both sides added it"
-    elif old is None:
+    if old is None:
         note = "you added a file where modelgen now generates one"
-    merged, conflicts = merge_text(original, yours, new)
+    elif original is None or not is_text(original):
+        original, note = None, "the last render was not kept: merged as if both sides added it"
+    merged, conflicts = merge_text(original or b"", yours, new)
     if conflicts:
         return FileChange(
             rel,

@@ -10,6 +10,7 @@ from the saved context, with the model and its files left as they are.
 from __future__ import annotations
 
 import json
+import subprocess
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -22,15 +23,15 @@ import tomli_w
 from . import __version__
 from .context import BASE, CONTEXT, TemplateContext
 from .data.changes import Changes, diff
-from .errors import UsageError
-from .gate import Verdict, compare, markdown, predict_incumbent, read_incumbent
-from .merge import BESIDE, Action, MergePlan, is_text, plan_merge
+from .errors import InterruptedAfterWrite, UsageError
+from .gate import REFUSED, Verdict, compare, markdown, predict_incumbent, read_incumbent
+from .merge import BESIDE, Action, MergePlan, has_markers, is_text, plan_merge
 from .progress import Reporter
 from .project import Outcome, Release, project_files
 from .render import MANIFEST, is_state, old_base_blobs, render_tree, sha256
 from .resources import inside
 from .spec import SAMPLE, ProjectSpec, load_answers_file, make_answers, resolve
-from .transaction import apply, mark_unmerged, recover
+from .transaction import apply, mark_unmerged
 
 CANDIDATES = ".modelgen/candidates"
 TEMPLATE = "image_classification"
@@ -158,6 +159,7 @@ def retrain(
     from .pipeline import data_sources, produce
     from .render import check_output
 
+    refuse_unresolved(project)
     spec = project.spec
     outcome = produce(
         spec,
@@ -187,13 +189,21 @@ def gate(project: Project, outcome: Outcome, reporter: Reporter) -> Verdict:
     truth = [r.label for r in records]
     candidate = [labels[int(k)] for k in np.argmax(outcome.probabilities, axis=1)]
     incumbent, why = read_incumbent(project.root, project.spec.package)
-    if incumbent is None:
-        return compare(truth, candidate, None, (), why_none=why)
-    with reporter.phase("scoring the current model on the same test images", total=None):
-        predicted = predict_incumbent(incumbent, [r.path for r in records])
-    if predicted is None:
+    predicted = None
+    if incumbent is not None:
+        with reporter.phase("scoring the current model on the same test images", total=None):
+            predicted = predict_incumbent(incumbent, [r.path for r in records])
         why = f"{incumbent.model.relative_to(project.root).as_posix()} cannot be run"
-        return compare(truth, candidate, None, (), why_none=why)
+    if incumbent is None or predicted is None:
+        verdict = compare(truth, candidate, None, (), why_none=why)
+        history = project.spec.history
+        if history is not None and history.versions:  # there was a model: never fail open
+            return replace(
+                verdict,
+                status=REFUSED,
+                reasons=(f"{why}, so the new model cannot be compared with it",),
+            )
+        return verdict
     return compare(truth, candidate, predicted, incumbent.labels)
 
 
@@ -215,6 +225,7 @@ def keep_candidate(project: Project, outcome: Outcome, verdict: Verdict) -> Path
 
 def update(project: Project, *, dry_run: bool = False) -> Regenerated:
     """Re-render the templates from the saved context, model and answers unchanged."""
+    refuse_unresolved(project)
     context = saved_context(project)
     if "artifacts" not in project.document.get("generated", {}):
         raise UsageError(
@@ -278,15 +289,36 @@ def _write(project: Project, plan: MergePlan, state: dict[str, bytes], stale: li
         target = inside(project.root, rel)
         if not (target.is_file() and target.read_bytes() == content):
             writes[rel] = content
-    apply(project.root, writes, removes)
     sides = {
-        c.path: (c.base or b"", c.yours or b"", c.new or b"")
+        c.path: (c.base, c.yours or b"", c.new or b"")
         for c in plan.conflicts
         if c.content is not None
     }
-    return mark_unmerged(project.root, sides)
+    try:
+        apply(project.root, writes, removes)
+    except InterruptedAfterWrite:  # Ctrl-C held until the swap was whole: finish the job
+        _mark(project, sides)
+        raise
+    return _mark(project, sides)
 
 
-def roll_back_interrupted(project: Path) -> bool:
-    """Put back what a killed retrain or update left half swapped (see transaction.py)."""
-    return project.is_dir() and recover(project)
+def _mark(project: Project, sides: dict[str, tuple[bytes | None, bytes, bytes]]) -> bool:
+    try:
+        return mark_unmerged(project.root, sides)
+    except (OSError, subprocess.CalledProcessError):
+        return False  # the markers are in the files; git's index just does not list them
+
+
+def refuse_unresolved(project: Project) -> None:
+    """Conflict markers left from the last merge must be resolved first (as git requires):
+    merging over them would bury them in a new conflict."""
+    left = []
+    for rel in project.generated:
+        path = inside(project.root, rel)
+        if path.is_file() and rel not in project.artifacts and has_markers(path.read_bytes()):
+            left.append(rel)
+    if left:
+        raise UsageError(
+            f"conflict markers are left in {', '.join(sorted(left))}: resolve them (and "
+            "`git add` them in git) before regenerating"
+        )

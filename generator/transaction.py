@@ -11,6 +11,7 @@ written leaves the project untouched and only a staging folder, which `recover` 
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import shutil
@@ -19,6 +20,7 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+from .errors import OutputError
 from .render import finish_before_interrupt, remove_empty_parents
 from .resources import inside
 
@@ -27,14 +29,33 @@ TAG = "modelgen-staging"  # a file marking a folder as modelgen's staging area
 
 
 def _prefix(project: Path) -> str:
-    return f".{project.name}.modelgen-"
+    return f".{project.resolve().name}.modelgen-"
 
 
 def _staging_folders(project: Path) -> list[Path]:
     parent = project.resolve().parent
-    return sorted(
-        p for p in parent.glob(_prefix(project) + "*") if p.is_dir() and (p / TAG).is_file()
-    )
+    pattern = glob.escape(_prefix(project)) + "*"
+    return sorted(p for p in parent.glob(pattern) if p.is_dir() and (p / TAG).is_file())
+
+
+@contextlib.contextmanager
+def locked(project: Path) -> Iterator[None]:
+    """One modelgen run at a time on a project: a lock file beside it (not in it)."""
+    import fcntl
+
+    project = project.resolve()
+    path = project.parent / f".{project.name}.modelgen.lock"
+    with path.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OutputError(
+                f"another modelgen run is working on {project}: wait for it to finish"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def pending(project: Path) -> list[Path]:
@@ -44,24 +65,32 @@ def pending(project: Path) -> list[Path]:
 
 def recover(project: Path) -> bool:
     """Undo what an interrupted run left: put back the files of a swap that did not finish,
-    remove its staging folders. True when a half-done swap was rolled back."""
+    remove its staging folders. True when a half-done swap was rolled back. Safe to run
+    again if it is itself interrupted."""
     rolled = False
     for staging in _staging_folders(project):
-        journal = staging / JOURNAL
-        if journal.is_file():
-            recorded = json.loads(journal.read_text(encoding="utf-8"))
-            writes = set(recorded["writes"])
-            for rel in reversed([*recorded["writes"], *recorded["removes"]]):
-                target = inside(project, rel)
-                old = staging / "old" / rel
-                if old.exists() or old.is_symlink():
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    os.replace(old, target)
-                elif rel in writes and not (staging / "new" / rel).exists() and target.is_file():
-                    target.unlink()  # created by the swap: it did not exist before
+        if (staging / JOURNAL).is_file():
+            _roll_back(project.resolve(), staging)
             rolled = True
         shutil.rmtree(staging)
     return rolled
+
+
+def _roll_back(project: Path, staging: Path) -> None:
+    recorded = json.loads((staging / JOURNAL).read_text(encoding="utf-8"))
+    writes, existed = set(recorded["writes"]), set(recorded["existed"])
+
+    def created(rel: str) -> bool:  # moved in by the swap, where nothing was before
+        return rel in writes and rel not in existed and not (staging / "new" / rel).exists()
+
+    for rel in reversed([*recorded["writes"], *recorded["removes"]]):
+        target = inside(project, rel)
+        old = staging / "old" / rel
+        if old.exists() or old.is_symlink():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(old, target)
+        elif created(rel) and target.is_file():
+            target.unlink()  # created by the swap: it did not exist before
 
 
 @contextlib.contextmanager
@@ -73,13 +102,14 @@ def staged(project: Path) -> Iterator[Path]:
     try:
         yield staging
     finally:
-        if staging.exists():
+        if staging.exists() and not (staging / JOURNAL).exists():  # else: recover() needs it
             shutil.rmtree(staging)
 
 
 def apply(project: Path, writes: Mapping[str, bytes], removes: list[str]) -> None:
     """Replace, create and remove files of project as one change (see the module doc)."""
     project = project.resolve()
+    _check_targets(project, [*writes, *removes])
     with staged(project) as staging:
         for rel, content in writes.items():
             path = inside(staging / "new", rel)
@@ -89,20 +119,46 @@ def apply(project: Path, writes: Mapping[str, bytes], removes: list[str]) -> Non
             if target.is_file():
                 shutil.copymode(target, path)  # keep an executable bit the user set
         order = [*writes, *removes]
-        _write_journal(staging, {"writes": list(writes), "removes": removes})
+        existed = [rel for rel in writes if inside(project, rel).is_file()]
+        _write_journal(staging, {"writes": list(writes), "removes": removes, "existed": existed})
         with finish_before_interrupt():
-            for rel in order:
-                target = inside(project, rel)
-                if target.exists() or target.is_symlink():
-                    old = staging / "old" / rel
-                    old.parent.mkdir(parents=True, exist_ok=True)
-                    os.replace(target, old)
-                if rel in writes:
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    os.replace(staging / "new" / rel, target)
+            try:
+                for rel in order:
+                    target = inside(project, rel)
+                    if target.exists() or target.is_symlink():
+                        old = staging / "old" / rel
+                        old.parent.mkdir(parents=True, exist_ok=True)
+                        os.replace(target, old)
+                    if rel in writes:
+                        target.parent.mkdir(parents=True, exist_ok=True)
+                        os.replace(staging / "new" / rel, target)
+            except BaseException:
+                _roll_back(project, staging)  # an error mid-swap: back as it was
+                (staging / JOURNAL).unlink()
+                raise
             (staging / JOURNAL).unlink()  # done: nothing to roll back
         for rel in removes:
             remove_empty_parents(project, inside(project, rel))
+
+
+def _check_targets(project: Path, paths: list[str]) -> None:
+    """Refuse before anything moves when a path to write is a folder, or runs through a
+    file: os.replace would fail there, or take a folder of the user's with it."""
+    for rel in paths:
+        target = inside(project, rel)
+        if target.is_dir() and not target.is_symlink():
+            raise OutputError(
+                f"{target} is a folder where modelgen writes a file: move it away and run "
+                "again; nothing was changed"
+            )
+        for parent in target.parents:
+            if parent == project:
+                break
+            if parent.exists() and not parent.is_dir():
+                raise OutputError(
+                    f"{parent} is a file where modelgen needs a folder (for {rel}): move it "
+                    "away and run again; nothing was changed"
+                )
 
 
 def _write_journal(staging: Path, entries: dict[str, list[str]]) -> None:
@@ -127,18 +183,23 @@ def git_root(project: Path) -> Path | None:
     return Path(done.stdout.strip()).resolve() if done.returncode == 0 else None
 
 
-def mark_unmerged(project: Path, sides: Mapping[str, tuple[bytes, bytes, bytes]]) -> bool:
+def mark_unmerged(project: Path, sides: Mapping[str, tuple[bytes | None, bytes, bytes]]) -> bool:
     """In a git work tree, record each conflicted file as unmerged (index stages 1, 2, 3:
-    base, yours, new render), as `git merge` leaves one: `git commit` refuses until it is
-    resolved and added. False when project is not in a git work tree."""
+    base, yours, new render; no stage 1 when there was no base), as `git merge` leaves one:
+    `git commit` refuses until it is resolved and added. False when project is not in a git
+    work tree."""
     root = git_root(project)
     if root is None or not sides:
         return False
     lines = []
     for rel, (base, yours, new) in sorted(sides.items()):
-        path = (project.resolve() / rel).relative_to(root).as_posix()
+        target = project.resolve() / rel
+        path = target.relative_to(root).as_posix()
+        mode = "100755" if target.stat().st_mode & 0o111 else "100644"
         lines.append(f"0 {'0' * 40}\t{path}")  # drop the staged entry first
         for stage, content in enumerate((base, yours, new), start=1):
+            if content is None:
+                continue
             blob = subprocess.run(
                 ["git", "hash-object", "-w", "--stdin"],
                 cwd=root,
@@ -146,7 +207,7 @@ def mark_unmerged(project: Path, sides: Mapping[str, tuple[bytes, bytes, bytes]]
                 capture_output=True,
                 check=True,
             ).stdout.decode()
-            lines.append(f"100644 {blob.strip()} {stage}\t{path}")
+            lines.append(f"{mode} {blob.strip()} {stage}\t{path}")
     subprocess.run(
         ["git", "update-index", "--index-info"],
         cwd=root,

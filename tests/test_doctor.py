@@ -301,8 +301,15 @@ def test_fingerprint_diff_names_added_removed_and_relabelled(make_dataset: MakeD
     changes = diff(saved, scan(root))
     assert changes.added == {"b": 1} and changes.removed == {"a": 1}
     assert changes.relabelled == (("a/moved.png", "b", "a"),)
-    assert changes.describe().startswith("1 added (b 1); 1 removed (a 1); 1 relabelled")
+    assert changes.describe().startswith("1 added (b 1); 1 removed (a 1); 1 relabelled (b -> a 1)")
     assert diff(saved, first).empty
+    draw_shape("a", 32, np.random.default_rng(7)).save(root / "a" / "a_002.png")  # in place
+    draw_shape("c", 32, np.random.default_rng(8)).save(root / "b" / "new.png")
+    for i in range(10):
+        draw_shape("c", 32, np.random.default_rng(100 + i)).save(root / "b" / f"c{i}.png")
+    again = diff(saved, scan(root))
+    assert again.modified == ("a/a_002.png",)
+    assert again.added == {"b": 11} and again.removed == {"a": 1}  # the change counted once
 
 
 @pytest.mark.parametrize(

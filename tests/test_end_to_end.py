@@ -208,6 +208,15 @@ def test_generated_code_is_black_formatted(projects: tuple[Path, Path, str]) -> 
     assert done.returncode == 0, done.stderr
 
 
+def test_generated_code_passes_ruff_and_strict_mypy(projects: tuple[Path, Path, str]) -> None:
+    one, _, _ = projects
+    for command in (["ruff", "check", "."], ["mypy", "src", "tests", "benchmarks"]):
+        done = subprocess.run(
+            [sys.executable, "-m", *command], cwd=one, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
 def test_generated_tests_pass_in_a_clean_venv_without_tensorflow(
     projects: tuple[Path, Path, str], tmp_path: Path
 ) -> None:

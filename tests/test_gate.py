@@ -74,3 +74,13 @@ def test_markdown_escapes_labels_in_table_cells() -> None:
     truth = ["a|b"] * 3 + ["c"] * 3
     text = markdown(compare(truth, truth, truth, ["a|b", "c"]))
     assert "| recall: a\\|b (3) | 1.0000 | 1.0000 | +0.0000 |" in text
+
+
+def test_a_small_class_lost_whole_is_refused_one_image_is_not() -> None:
+    truth = ["a"] * 26 + ["b"] * 4
+    candidate = ["a"] * 26 + ["a"] * 4  # class b: 4 of 4 lost, p = 1/16 > 0.05
+    verdict = compare(truth, candidate, truth, ["a", "b"])
+    assert verdict.status == REFUSED and any("class 'b'" in r for r in verdict.reasons)
+    small = ["a"] * 27 + ["b"] * 3
+    one = ["a"] * 27 + ["a", "b", "b"]  # one of 3 lost: a 33% drop, and noise
+    assert compare(small, one, small, ["a", "b"]).status == PASSED

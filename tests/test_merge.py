@@ -116,3 +116,19 @@ def test_carried_files_are_decided_without_reading_them(tmp_path: Path) -> None:
         "gone.png": Action.DELETED,
     }
     assert not plan.writes
+
+
+def test_markers_never_land_on_a_line_without_its_newline() -> None:
+    merged, conflicts = merge_text(b"a\nb\nc", b"a\nb\nX", b"a\nb\nY")
+    assert conflicts == 1
+    assert merged == b"a\nb\n<<<<<<< yours\nX\n=======\nY\n>>>>>>> new render\n"
+    kept, _ = merge_text(b"a\x0cb\n", b"a\x0cb\nmine\n", b"new\na\x0cb\n")
+    assert kept == b"new\na\x0cb\nmine\n"  # a form feed is not a line end
+
+
+def test_a_folder_where_modelgen_now_writes_a_file_is_left_alone(tmp_path: Path) -> None:
+    (tmp_path / "notes").mkdir()
+    changes, _ = decide(tmp_path, {}, {"notes": b"x = 1\n"})
+    folder = changes["notes"]
+    assert folder.action is Action.CONFLICT and folder.content is None
+    assert folder.beside == b"x = 1\n"

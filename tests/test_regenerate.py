@@ -218,7 +218,7 @@ def test_kill_9_during_retrain_leaves_the_project_byte_identical(copy: Path) -> 
     process.wait(timeout=60)
     assert process.returncode == -signal.SIGKILL, "".join(seen)
     assert tree(copy) == before
-    assert [p.name for p in copy.parent.iterdir() if p.name.startswith(".proj.")] == []
+    assert [p.name for p in copy.parent.iterdir() if p.name.startswith(".proj.modelgen-")] == []
 
 
 def test_noisy_labels_are_refused_and_can_be_accepted_with_a_reason(

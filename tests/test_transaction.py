@@ -12,6 +12,7 @@ import pytest
 from helpers import REPO
 
 from generator import transaction
+from generator.errors import OutputError
 from generator.transaction import apply, mark_unmerged, pending, recover
 
 
@@ -43,6 +44,7 @@ KILLED_SWAP = """
 import os, sys
 from pathlib import Path
 from generator import transaction
+from generator.errors import OutputError
 real, calls = os.replace, []
 def dying(src, dst):
     if "journal" not in str(src):  # the swap's own moves, counted
@@ -99,3 +101,69 @@ def test_conflicts_are_left_unmerged_in_git(tmp_path: Path) -> None:
     commit = subprocess.run([*git, "commit", "-qm", "two"], cwd=root, capture_output=True)
     assert commit.returncode != 0  # cannot be committed by accident
     assert not mark_unmerged(root, {})
+
+
+def test_an_error_mid_swap_puts_everything_back_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = project(tmp_path)
+    before = tree(root)
+    real = transaction.os.replace
+    calls: list[object] = []
+
+    def failing(src: object, dst: object) -> None:
+        if "journal" not in str(src):
+            calls.append(dst)
+            if len(calls) == 3:
+                raise OSError(28, "No space left on device")
+        real(src, dst)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(transaction.os, "replace", failing)
+    with pytest.raises(OSError, match="No space"):
+        apply(root, {"src/a.py": b"a = 2\n", "new/b.py": b"b = 1\n"}, ["old.txt"])
+    monkeypatch.setattr(transaction.os, "replace", real)
+    assert tree(root) == before
+    assert pending(root) == []
+
+
+def test_a_folder_or_a_file_in_the_way_is_refused_before_anything_moves(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    (root / "notes").mkdir()
+    (root / "notes" / "todo.txt").write_text("mine\n")
+    before = tree(root)
+    with pytest.raises(OutputError, match="is a folder"):
+        apply(root, {"README.md": b"new\n", "notes": b"x\n"}, [])
+    with pytest.raises(OutputError, match="needs a folder"):
+        apply(root, {"README.md": b"new\n", "old.txt/inner.py": b"x\n"}, [])
+    assert tree(root) == before and pending(root) == []
+
+
+def test_recovery_run_twice_never_deletes_a_restored_file(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    with transaction.staged(root) as staging:
+        (staging / "journal.json").write_text(
+            '{"writes": ["src/a.py"], "removes": [], "existed": ["src/a.py"]}'
+        )  # as a recovery killed after putting src/a.py back leaves it
+        assert recover(root)
+    assert (root / "src" / "a.py").read_text() == "a = 1\n"
+
+
+def test_recovery_finds_the_project_given_as_dot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = project(tmp_path)
+    with transaction.staged(root) as staging:
+        monkeypatch.chdir(root)
+        assert pending(Path(".")) == [staging]
+
+
+def test_one_run_at_a_time(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    with (
+        transaction.locked(root),
+        pytest.raises(OutputError, match="another modelgen run"),
+        transaction.locked(root),
+    ):
+        pass
+    with transaction.locked(root):  # released
+        pass

@@ -34,6 +34,8 @@ class Changes:
         }
 
     def describe(self) -> str:
+        """One line: counts per class added and removed, relabellings by pair, in-place
+        changes, new and vanished classes."""
         if self.empty:
             return "no change since the last run"
         parts = []
@@ -43,8 +45,9 @@ class Changes:
                 per = ", ".join(f"{label} {n}" for label, n in sorted(counts.items()))
                 parts.append(f"{total} {word} ({per})")
         if self.relabelled:
-            shown = ", ".join(f"{p}: {a} -> {b}" for p, a, b in self.relabelled[:5])
-            more = f" and {len(self.relabelled) - 5} more" if len(self.relabelled) > 5 else ""
+            moves = Counter((a, b) for _, a, b in self.relabelled)
+            shown = ", ".join(f"{a} -> {b} {n}" for (a, b), n in sorted(moves.items())[:8])
+            more = f" and {len(moves) - 8} more" if len(moves) > 8 else ""
             parts.append(f"{len(self.relabelled)} relabelled ({shown}{more})")
         if self.modified:
             parts.append(f"{len(self.modified)} changed in place")
@@ -62,8 +65,15 @@ def diff(previous: Iterable[Mapping[str, Any]], dataset: Dataset) -> Changes:
     nor removed; a hash under a new label is a relabelling."""
     old = {str(f["sha256"]): (str(f["path"]), str(f["label"])) for f in previous}
     new = {r.sha256: (r.relpath, r.label) for r in dataset.records}
-    added = Counter(label for sha, (_, label) in new.items() if sha not in old)
-    removed = Counter(label for sha, (_, label) in old.items() if sha not in new)
+    old_paths = {path: sha for sha, (path, _) in old.items()}
+    new_paths = {path for path, _ in new.values()}
+    # A file changed in place is neither added nor removed: it is listed as modified.
+    added = Counter(
+        label for sha, (path, label) in new.items() if sha not in old and path not in old_paths
+    )
+    removed = Counter(
+        label for sha, (path, label) in old.items() if sha not in new and path not in new_paths
+    )
     relabelled = tuple(
         sorted(
             (new[sha][0], old[sha][1], new[sha][1])
@@ -71,7 +81,6 @@ def diff(previous: Iterable[Mapping[str, Any]], dataset: Dataset) -> Changes:
             if old[sha][1] != new[sha][1]
         )
     )
-    old_paths = {path: sha for sha, (path, _) in old.items()}
     modified = tuple(
         sorted(
             path

@@ -19,17 +19,18 @@ from pathlib import Path
 
 from .classifier import InvalidImageError, Prediction, load
 
+DISTRIBUTION = "shapes_demo".replace("_", "-")
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 INPUT_ERROR = 1
 
 
 def version() -> str:
     try:
-        installed = metadata.version("shapes-demo")
+        installed = metadata.version(DISTRIBUTION)
     except metadata.PackageNotFoundError:
         installed = "not installed"
     info = load().info
-    return f"shapes-demo {installed} (model version {info.version}, sha256 {info.sha256[:12]})"
+    return f"{DISTRIBUTION} {installed} (model version {info.version}, sha256 {info.sha256[:12]})"
 
 
 def expand(arguments: Sequence[str]) -> Iterator[tuple[str, str | None]]:
@@ -153,7 +154,7 @@ def serve(argv: Sequence[str]) -> int:
 
         from .serve import create_app
     except ImportError:
-        print("the web service needs: pip install 'shapes-demo[cpu,serve]'", file=sys.stderr)
+        print(f"the web service needs: pip install '{DISTRIBUTION}[cpu,serve]'", file=sys.stderr)
         return INPUT_ERROR
     uvicorn.run(create_app(), host=arguments.host, port=arguments.port)
     return 0

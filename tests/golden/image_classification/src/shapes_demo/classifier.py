@@ -29,8 +29,8 @@ try:
     import onnxruntime as ort
 except ImportError as exc:  # neither extra installed
     raise ImportError(
-        "shapes_demo needs onnxruntime: pip install 'shapes-demo[cpu]' "
-        "(or 'shapes-demo[gpu]' for onnxruntime-gpu)"
+        "shapes_demo needs onnxruntime: install the package with its [cpu] extra "
+        "(or [gpu] for onnxruntime-gpu), e.g. pip install -e '.[cpu]'"
     ) from exc
 
 ImageInput = str | Path | bytes | bytearray | IO[bytes] | Image.Image | np.ndarray

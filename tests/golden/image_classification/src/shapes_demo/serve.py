@@ -24,7 +24,7 @@ MAX_REQUEST_BYTES = MAX_FILES * MAX_FILE_BYTES
 def create_app(classifier: Classifier | None = None) -> FastAPI:
     """The service around a classifier (the shipped one by default)."""
     model = classifier or load()
-    app = FastAPI(title="Shapes demo", version=str(model.info.version))
+    app = FastAPI(title="shapes_demo", version=str(model.info.version))
 
     @app.middleware("http")
     async def limit_size(request: Request, call_next: Any) -> Any:
