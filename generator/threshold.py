@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-TARGET_PRECISION = 0.95
+TARGET_PRECISION = 0.99
 """The threshold is the lowest top score at which the answered images are at least this
 accurate."""
 MIN_ANSWERED = 10  # a precision on fewer images than this is not trusted

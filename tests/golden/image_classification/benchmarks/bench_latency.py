@@ -46,9 +46,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=200)
     args = parser.parse_args()
-    classifier = Classifier(threads=args.threads)
-    options = ort.SessionOptions()
+    options = ort.SessionOptions()  # the same for both sessions
     options.intra_op_num_threads = args.threads
+    # Two live sessions whose idle threads spin would fight over the cores between calls.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    classifier = Classifier(session_options=options)
     session = ort.InferenceSession(str(MODEL_PATH), options, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
     size = classifier.input_size
