@@ -26,18 +26,16 @@ def choose_threshold(
     top = probabilities.max(axis=1)
     right = probabilities.argmax(axis=1) == truth
     order = np.argsort(-top, kind="stable")
+    ranked = top[order]
     cumulative = np.cumsum(right[order]) / np.arange(1, len(order) + 1)
-    reached = [i for i in range(MIN_ANSWERED - 1, len(order)) if cumulative[i] >= target]
+    # Only where a run of equal scores ends: images with the same score are answered alike.
+    ends = [i for i in range(len(order)) if i == len(order) - 1 or ranked[i + 1] < ranked[i]]
+    reached = [i for i in ends if i >= MIN_ANSWERED - 1 and cumulative[i] >= target]
     if not reached:
         return None
-    last = reached[-1]
-    if last == len(order) - 1:
+    if reached[-1] == len(order) - 1:
         return 0.0
-    # Ties: every image with the same top score is answered alike.
-    threshold = float(top[order[last]])
-    if float(np.mean(right[top >= threshold])) < target:
-        return None
-    return round(threshold, 6)
+    return round(float(ranked[reached[-1]]), 6)
 
 
 def abstention(probabilities: np.ndarray, truth: np.ndarray, threshold: float) -> dict[str, Any]:
