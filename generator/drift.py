@@ -34,7 +34,8 @@ class Drift:
             found.append(f"data changed: {self.data.describe()}")
         if self.templates:
             found.append(
-                f"templates newer: `modelgen update` would change {len(self.templates)} files "
+                f"templates newer: `modelgen update` would change {len(self.templates)} "
+                f"file{'' if len(self.templates) == 1 else 's'} "
                 f"({', '.join(self.templates[:5])}{' …' if len(self.templates) > 5 else ''})"
             )
         if self.markers:
