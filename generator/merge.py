@@ -213,7 +213,10 @@ def _decide(
     elif original is None or not is_text(original):
         original, note = None, "the last render was not kept: merged as if both sides added it"
     merged, conflicts = merge_text(original or b"", yours, new)
-    if conflicts:
+    broken = None if conflicts else unparsable(rel, merged)
+    if broken:
+        note = f"merged without overlap, but the result {broken}: check it"
+    if conflicts or broken:
         return FileChange(
             rel,
             Action.CONFLICT,
@@ -225,6 +228,26 @@ def _decide(
             new=new,
         )
     return FileChange(rel, Action.MERGE, merged, note=note)
+
+
+def unparsable(rel: str, content: bytes) -> str | None:
+    """Why a cleanly merged file no longer parses (both sides added the same TOML table, a
+    Python block lost its shape), or None. Only Python, TOML and JSON are checked."""
+    import json
+    import tomllib
+
+    text = content.decode("utf-8")
+    try:
+        if rel.endswith(".py"):
+            compile(text, rel, "exec")
+        elif rel.endswith(".toml"):
+            tomllib.loads(text)
+        elif rel.endswith(".json"):
+            json.loads(text)
+    except (SyntaxError, ValueError) as exc:  # TOMLDecodeError and JSONDecodeError too
+        kind = {".py": "Python", ".toml": "TOML", ".json": "JSON"}[Path(rel).suffix]
+        return f"is not valid {kind} ({str(exc).splitlines()[0]})"
+    return None
 
 
 MARKERS = (b"<<<<<<< ", b">>>>>>> ")

@@ -132,3 +132,14 @@ def test_a_folder_where_modelgen_now_writes_a_file_is_left_alone(tmp_path: Path)
     folder = changes["notes"]
     assert folder.action is Action.CONFLICT and folder.content is None
     assert folder.beside == b"x = 1\n"
+
+
+def test_a_clean_merge_that_no_longer_parses_is_a_conflict(tmp_path: Path) -> None:
+    base = b'[project]\nname = "x"\n\n[tool.black]\nline-length = 100\n'
+    yours = base + b"\n[tool.ruff]\nline-length = 90\n"  # added at the end
+    new = base.replace(b"[tool.black]", b"[tool.ruff]\nline-length = 100\n\n[tool.black]")
+    project = setup(tmp_path, {"pyproject.toml": yours})
+    changes, plan = decide(project, {"pyproject.toml": base}, {"pyproject.toml": new})
+    change = changes["pyproject.toml"]
+    assert change.action is Action.CONFLICT and "not valid TOML" in change.note
+    assert plan.conflicts == [change]

@@ -89,7 +89,7 @@ def edit(project: Path) -> None:
     readme = project / "README.md"
     readme.write_text(readme.read_text().replace("## Use it\n", "## Use it\n\nOur notes.\n", 1))
     with (project / "pyproject.toml").open("a") as handle:
-        handle.write("\n[tool.ruff]\nline-length = 100\n")
+        handle.write("\n[tool.coverage.run]\nbranch = true\n")
     (project / "tests" / "test_mine.py").write_text("def test_mine() -> None:\n    pass\n")
     (project / "reports" / "metrics.json").unlink()
 
@@ -127,7 +127,7 @@ def test_retrain_with_new_images_and_a_new_class_keeps_every_edit(
     readme = (copy / "README.md").read_text()
     assert "Our notes." in readme and '"triangle"' in readme  # yours and the new render
     pyproject = (copy / "pyproject.toml").read_text()
-    assert "[tool.ruff]" in pyproject and "triangle" in pyproject
+    assert "[tool.coverage.run]" in pyproject and "triangle" in pyproject
     assert (copy / "tests" / "test_mine.py").read_bytes() == mine
     assert not (copy / "reports" / "metrics.json").exists()  # you deleted it: still gone
     labels = json.loads((copy / f"src/{PACKAGE}/metadata.json").read_text())["labels"]
