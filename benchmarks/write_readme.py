@@ -29,6 +29,7 @@ END = "<!-- benchmarks:end -->"
 SCRIPTS = (
     "bench_baseline",
     "bench_speed",
+    "bench_scale",
     "bench_search",
     "bench_budget",
     "bench_memory",
@@ -600,6 +601,8 @@ def scale_section(data: dict[str, Any]) -> list[str]:
         "`mnist_convnet` trained on the same folder for B seconds of training.",
         "",
     ]
+    if data.get("runs_note"):
+        out += [str(data["runs_note"]), ""]
     out += table(
         ["images", "budget", "wall time", "peak RSS", "modelgen", "Keras mnist_convnet", "model"],
         [
