@@ -25,9 +25,9 @@ from .context import BASE, CONTEXT, TemplateContext
 from .data.changes import Changes, diff
 from .errors import InterruptedAfterWrite, UsageError
 from .gate import REFUSED, Verdict, compare, markdown, predict_incumbent, read_incumbent
-from .merge import BESIDE, Action, MergePlan, has_markers, is_text, plan_merge
+from .merge import BESIDE, Action, MergePlan, has_markers, plan_merge
 from .progress import Reporter
-from .project import Outcome, Release, project_files
+from .project import Outcome, Release, base_blobs, project_files
 from .render import MANIFEST, is_state, old_base_blobs, render_tree, sha256
 from .resources import inside
 from .spec import SAMPLE, ProjectSpec, load_answers_file, make_answers, resolve
@@ -243,9 +243,7 @@ def update(project: Project, *, dry_run: bool = False) -> Regenerated:
     document["generated"] = {"files": dict(sorted(files.items())), "artifacts": project.artifacts}
     document["versions"] = {**document.get("versions", {}), "modelgen": __version__}
     state = {MANIFEST: tomli_w.dumps(document).encode("utf-8"), CONTEXT: context.to_json()}
-    for content in rendered.values():
-        if is_text(content):
-            state[f"{BASE}/{sha256(content)}"] = content
+    state |= base_blobs(rendered)
     keep = {f"{BASE}/{digest}" for digest in carried.values()}
     stale = [rel for rel in old_base_blobs(project.root, state) if rel not in keep]
     return replace(result, written=True, in_git_index=_write(project, plan, state, stale))
