@@ -147,3 +147,50 @@ def test_shifts_repeat_the_edge_instead_of_wrapping_round() -> None:
     assert all(shifted[i][:, 0].max() == 0 for i in range(len(x)))
     assert any(shifted[i][:, -1].max() == 0 for i in range(len(x)))  # some moved right
     assert np.array_equal(augment(seed=1, flip=False)(x), shifted)  # seeded: repeatable
+
+
+def test_small_data_is_cross_validated_from_the_start_when_the_budget_holds_it() -> None:
+    """Cross-validating the first two convnets for AUGMENTED_EPOCHS + PATIENCE epochs a fold
+    decides between scoring recipes from the start and one direct fit on all the data,
+    which then spends the budget."""
+    from types import SimpleNamespace
+
+    from generator.train.budget import AUGMENTED_EPOCHS, DIRECT_MAX_EPOCHS, FOLDS
+    from generator.train.costs import OVERHEAD
+    from generator.train.networks import CNN_ARCHITECTURES, flops
+    from generator.train.recipes import recipes
+    from generator.train.trial import PATIENCE
+
+    class Rules(FakeRules):
+        options = SimpleNamespace(folds=None, max_epochs=1000)
+
+        def build(self, recipe: Recipe, rows: object) -> object:
+            return CNN_ARCHITECTURES[recipe.family][1](recipe.input_size, 3, recipe.dropout)
+
+    todo = recipes(("small-cnn", "separable-cnn"), 28, [])
+    first, second = todo[0], todo[1]
+    assert (first.augment, second.augment) == ("shift", "none")
+    rules = Rules()
+    rows = len(Y) * (FOLDS - 1) // FOLDS
+    need = sum(
+        FOLDS * rules.costs.estimate(Kind.CNN, flops(rules.build(r, None)), rows, 70)
+        for r in (first, second)
+    )
+    assert AUGMENTED_EPOCHS + PATIENCE == 70
+    rules.seconds_left = 1.05 * need
+    assert rules.cross_validation_first(todo) and rules.direct_fit(todo) is None
+    rules.seconds_left = 0.9 * need
+    assert not rules.cross_validation_first(todo)
+    assert rules.direct_fit(todo) == (first, DIRECT_MAX_EPOCHS)
+    rules.seconds_left = 0.5 * need
+    direct = rules.direct_fit(todo)
+    assert direct is not None and direct[0] == first  # shifted: the budget holds enough epochs
+    cost = flops(rules.build(first, None))
+    per_epoch = rules.costs.estimate(Kind.CNN, cost, len(Y), 1) - OVERHEAD
+    fits = int(0.95 * (rules.seconds_left - OVERHEAD) / per_epoch)
+    assert fits < DIRECT_MAX_EPOCHS and direct[1] == fits  # the budget ends it, not a cap
+    rules.seconds_left = 100 * need
+    assert rules.cross_validation_first(todo)
+    rules.y = np.zeros(5000, dtype=np.int64)  # large data: never cross-validated
+    rules.seconds_left = 1e9
+    assert not rules.cross_validation_first(todo)

@@ -404,3 +404,38 @@ def test_the_same_model_exports_to_the_same_bytes(tmp_path: Path) -> None:
     assert first.read_bytes() == second.read_bytes()
     session = onnx_session(second)
     assert [o.name for o in session.get_outputs()] and session.get_inputs()[0].shape[0] == "N"
+
+
+def test_under_cross_validation_the_fold_models_ship_averaged_as_one_graph(
+    make_dataset: MakeDataset, tmp_path: Path
+) -> None:
+    """No refit: the shipped model is the mean of every member's fold models, exported as
+    one ONNX graph, and the search records it so that a replay builds the same weights."""
+    labels, split = _tiny_split(make_dataset)
+    plan = Plan.from_dict(
+        plan_table(
+            recipe_row("small-cnn", [2, 2]),
+            recipe_row("small-cnn", [2, 2], augment="shift"),
+            shipped=[0, 1],
+            refit=[],
+        )
+    )
+    options = TrainOptions(time_budget=60, weights="none", plan=plan)
+    result = train(split, labels, options, NullReporter())
+    winner = result.winner
+    assert result.plan == plan
+    assert winner.stage == "the average of its 2 fold models (no refit)"
+    members = [layer for layer in winner.model.layers if layer.name.startswith("member_")]
+    assert len(members) == 4  # 2 recipes x 2 folds
+    x = load_arrays([r.path for r in split.test], 32)
+    alone = np.mean([np.asarray(m.predict_on_batch(x.astype(np.float32))) for m in members], 0)
+    np.testing.assert_allclose(
+        winner.model.predict_on_batch(x.astype(np.float32)), alone, atol=1e-6
+    )
+    path = tmp_path / "folds.onnx"
+    export_onnx(winner.model, path, 32)
+    parity, _ = check_parity(winner.model, path, [x])
+    assert parity.max_abs_diff <= 1e-4 and parity.top1_agreement == 1.0
+    again = train(split, labels, options, NullReporter()).winner
+    for a, b in zip(winner.model.get_weights(), again.model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)

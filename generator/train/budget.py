@@ -27,7 +27,10 @@ SHIFT_MAX_IMAGES = 10_000
 """A direct fit on more images than this uses plain ones: with that much data shifts no
 longer pay for their slower convergence (60,000 Fashion-MNIST images, 600 s: 39 epochs on
 shifted images gave 0.893 where the Keras script's plain images gave 0.918)."""
-PLAIN_MAX_EPOCHS = 4 * AUGMENTED_EPOCHS  # a direct fit on plain images: at most this many
+DIRECT_MAX_EPOCHS = 4 * AUGMENTED_EPOCHS
+"""A direct fit trains for the budget, up to this many epochs: with no validation to stop
+on, the budget is spent as the Keras script spends it (a cap of 72 shifted epochs left 60%
+of a 600 s budget unused at 60,000 images, and 40% of 60 s at 480 Fashion-MNIST images)."""
 DIRECT_SHARE = 0.95  # of the budget left, planned for a direct fit's epochs
 CALIBRATION_ROWS = 512
 REFIT_EPOCHS = 1.2  # the refit trains this many times the folds' best epochs (more data)
@@ -80,32 +83,58 @@ class BudgetRules:
         self.costs.observe(Kind.CNN, flops(model), len(rows), result, stopped=False)
 
     def direct_fit(self, todo: Sequence[Recipe]) -> tuple[Recipe, int] | None:
-        """(recipe, epochs) when this machine's remembered rate says the budget cannot fit
-        the first convnet on the train split and refit it: then one convnet trains on train +
-        validation for as many epochs as the budget holds (shifted images when that is
-        AUGMENTED_EPOCHS or near and the data is at most SHIFT_MAX_IMAGES, else plain ones,
-        which converge sooner), like a plain Keras script. None: the usual search (also when
-        a pretrained head comes first)."""
+        """(recipe, epochs) when this machine's remembered rate says the budget cannot score
+        recipes and still train the shipped model well: on small data (CV_MAX_IMAGES), when
+        it does not hold cross-validating two convnets; on large data, when it does not hold
+        the first convnet's fit on the train split and its refit. Then one convnet trains on
+        train + validation for as many epochs as the budget holds, like a plain Keras script
+        (shifted images when that is AUGMENTED_EPOCHS or near and the data is at most
+        SHIFT_MAX_IMAGES, else plain ones, which converge sooner). None: the usual search
+        (also when a pretrained head comes first)."""
         cnns = [r for r in todo if r.kind is Kind.CNN]
         if not cnns or todo[0].kind is not Kind.CNN or Kind.CNN not in self.costs.rate:
             return None
         first = cnns[0]
-        cost = flops(self.build(first, Rows(np.zeros((0, 1)), self.y[:0])))
+        cost = self._flops(first)
         n = len(self.y)
         refit = round(REFIT_EPOCHS * AUGMENTED_EPOCHS)
-        need = self.costs.estimate(Kind.CNN, cost, self.n_train, AUGMENTED_EPOCHS + PATIENCE)
-        need += self.costs.estimate(Kind.CNN, cost, n, refit)
-        if need <= self.left():
-            return None
+        if n <= CV_MAX_IMAGES:
+            if self.cross_validation_first(todo):
+                return None
+        else:
+            need = self.costs.estimate(Kind.CNN, cost, self.n_train, AUGMENTED_EPOCHS + PATIENCE)
+            need += self.costs.estimate(Kind.CNN, cost, n, refit)
+            if need <= self.left():
+                return None
         per_epoch = self.costs.estimate(Kind.CNN, cost, n, 1) - OVERHEAD
         # a margin for building, tracing and a busier machine than the remembered rate's
         fits = int(DIRECT_SHARE * (self.left() - OVERHEAD) / per_epoch)
         plain = next((r for r in cnns if r.augment == "none"), first)
+        cap = min(DIRECT_MAX_EPOCHS, self.options.max_epochs)
         if fits >= 0.6 * AUGMENTED_EPOCHS and n <= SHIFT_MAX_IMAGES:
-            return first, min(refit, fits)
-        # Plain images on much data: the budget, as the Keras script spends it (at 60,000
-        # images the shifted recipe's cap of 72 epochs left 60% of a 600 s budget unused).
-        return plain, max(1, min(PLAIN_MAX_EPOCHS, fits))
+            return first, min(cap, fits)
+        return plain, max(1, min(cap, fits))
+
+    def cross_validation_first(self, todo: Sequence[Recipe]) -> bool:
+        """Whether to score by cross-validation from the start: small data, a convnet first,
+        and a budget that holds cross-validating the first two convnets for AUGMENTED_EPOCHS
+        + PATIENCE epochs a fold (by this machine's remembered rate)."""
+        cnns = [r for r in todo if r.kind is Kind.CNN][:2]
+        n = len(self.y)
+        if not cnns or todo[0].kind is not Kind.CNN or n > CV_MAX_IMAGES:
+            return False
+        if Kind.CNN not in self.costs.rate:
+            return False
+        folds = self.options.folds or FOLDS
+        rows = n * (folds - 1) // folds
+        epochs = AUGMENTED_EPOCHS + PATIENCE
+        need = sum(
+            folds * self.costs.estimate(Kind.CNN, self._flops(r), rows, epochs) for r in cnns
+        )
+        return 2 * need / len(cnns) <= self.left()
+
+    def _flops(self, recipe: Recipe) -> float:
+        return flops(self.build(recipe, Rows(np.zeros((0, 1)), self.y[:0])))
 
     def recipe_estimate(self, recipe: Recipe) -> float:
         """Seconds to score a recipe under the current protocol (0 when unknown)."""
@@ -119,18 +148,16 @@ class BudgetRules:
         return self.costs.estimate(recipe.kind, cost, train_rows)
 
     def cross_validation_pays(self, first: Scored) -> bool:
-        """Whether the budget left affords cross-validating two recipes like the first and
-        refitting one (on data small enough for cross-validation to matter)."""
+        """After a first fit on the train split (a pretrained head's): whether the budget
+        left affords cross-validating two recipes like it (on data small enough for
+        cross-validation to matter; the fold models then ship, with no refit)."""
         if len(self.y) > CV_MAX_IMAGES or first.fits[0].cut:
             return False
         folds = self.options.folds or FOLDS
         epochs = first.fits[0].best_epoch + PATIENCE
         per_recipe = self.costs.estimate(first.recipe.kind, first.flops, len(self.y), epochs)
         scoring = per_recipe * (folds - 1)  # folds fits, each on (folds - 1) / folds of the rows
-        refit = self.costs.estimate(
-            first.recipe.kind, first.flops, len(self.y), first.fits[0].best_epoch
-        )
-        return 2 * scoring + REFIT_EPOCHS * refit <= self.left()
+        return 2 * scoring <= self.left()
 
     def affordable_refit(self, members: Sequence[Scored]) -> tuple[int, ...]:
         """Each member's refit epochs: REFIT_EPOCHS times its best epochs, and up to

@@ -32,6 +32,7 @@ class Scored:
     fits: list[FitResult] = field(default_factory=list)
     model: Any = None  # the recipe's model (later fits reuse it)
     weights: Any = None  # its weights after the first fold's fit
+    fold_weights: list[Any] = field(default_factory=list)  # each fold's fit's weights
     flops: float = 0.0
 
     @property

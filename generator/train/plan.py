@@ -30,11 +30,12 @@ class Evaluated:
 
 @dataclass(frozen=True)
 class Plan:
-    """protocol: cross-validation over train + validation (then a refit on all of it), or
-    holdout (fit on train, stop on validation, ship that fit) for large data.
+    """protocol: cross-validation over train + validation (the members' fold models ship,
+    averaged), holdout (fit on train, stop on validation, then a refit on train +
+    validation) for large data, or direct (one unscored fit on train + validation).
     shipped: indices into `evaluated` of the model's members (two or more: an ensemble).
-    refit_epochs: each member's epochs on train + validation; empty: no refit (holdout, or
-    the budget ran out), the members' first fits ship."""
+    refit_epochs: each member's epochs on train + validation; empty: no refit (under
+    cross-validation, the fold models; when the budget ran out, the members' first fits)."""
 
     protocol: str
     folds: int
@@ -69,8 +70,13 @@ class Plan:
         for e in self.evaluated:
             lines.append(f"  {e.recipe.name}: epochs {', '.join(map(str, e.fold_epochs))}")
         members = " + ".join(self.evaluated[i].recipe.name for i in self.shipped)
-        refit = f", refit for {', '.join(map(str, self.refit_epochs))} epochs"
-        lines.append(f"  shipped: {members}{refit if self.refit_epochs else ''}")
+        if self.refit_epochs:
+            how = f", refit for {', '.join(map(str, self.refit_epochs))} epochs"
+        elif self.protocol == CROSS_VALIDATION:
+            how = ", the average of the fold models"
+        else:
+            how = ""
+        lines.append(f"  shipped: {members}{how}")
         return lines
 
     def to_dict(self) -> dict[str, Any]:

@@ -164,9 +164,8 @@ class Runner(BudgetRules):
                 break
             if recorded is None and f > 0 and scored.flops:
                 need = self.costs.estimate(recipe.kind, scored.flops, int((~held).sum()))
-                reserve = max(refit_reserve, self.refit_estimate(scored))
-                if need + reserve > self.left():
-                    break  # the rest of the budget goes to the refit
+                if need + refit_reserve > self.left():
+                    break  # the fold would not end within the budget
             label = (
                 recipe.name if self.folds == 1 else f"{recipe.name}, fold {f + 1} of {self.folds}"
             )
@@ -175,6 +174,7 @@ class Runner(BudgetRules):
             assert result.probabilities is not None
             scored.probabilities[held] = result.probabilities
             scored.fits.append(result)
+            scored.fold_weights.append(model.get_weights())
             if f == 0:
                 scored.model, scored.weights = model, model.get_weights()
             if result.cut:
@@ -184,11 +184,15 @@ class Runner(BudgetRules):
     def run(
         self, todo: Sequence[Recipe], replay: Plan | None
     ) -> tuple[Candidate, list[Candidate], Plan]:
-        """The first recipe's fit on the train split, stopped on validation: the first model.
-        Then, when the budget affords cross-validating two recipes and a refit (and the data
-        is small), every recipe is scored by cross-validation; otherwise the next recipes
-        are fit on the train split too. Recipes run in order while each leaves time for the
-        refit of the best so far, and the search ends when they stop improving."""
+        """How the recipes are scored, from the budget: on small data whose budget holds
+        cross-validating two convnets, cross-validation from the start (the first recipe's
+        first fold is the first model); when it does not, one direct fit (`direct_fit`). With
+        a pretrained head first (cheap once its features exist), its fit on the train split
+        comes first, then cross-validation when the budget affords it. Large data: fits on
+        the train split scored on validation, then a refit. Recipes run in order while each
+        fits in the budget (and, under holdout, leaves time for the refit of the best so far);
+        the search ends when they stop improving.
+        """
         todo = list(todo)
         scored: list[Scored] = []
         if replay is not None and replay.protocol == DIRECT:
@@ -201,12 +205,15 @@ class Runner(BudgetRules):
             direct = self.direct_fit(todo)
             if direct is not None:
                 return self.direct(*direct)
-            self.set_protocol(HOLDOUT, 1)
-            while todo and not scored:
+            if self.cross_validation_first(todo):
+                self.set_protocol(CROSS_VALIDATION, (self.options.folds or FOLDS))
+            else:
+                self.set_protocol(HOLDOUT, 1)
+            while todo and not scored and self.folds == 1:
                 first = self.evaluate(todo.pop(0), None, 0.0)
                 if first is not None and first.fits:
                     scored.append(first)
-            if scored and self.cross_validation_pays(scored[0]):
+            if scored and self.folds == 1 and self.cross_validation_pays(scored[0]):
                 todo.insert(0, scored.pop().recipe)
                 self.set_protocol(CROSS_VALIDATION, (self.options.folds or FOLDS))
         best = min(scored, key=lambda s: scored_loss(s, self.y)) if scored else None
@@ -222,7 +229,7 @@ class Runner(BudgetRules):
                 break
             if replay is None and scored:
                 best = min(scored, key=lambda s: scored_loss(s, self.y))
-                reserve = self.refit_estimate(best)
+                reserve = self.refit_estimate(best) if self.folds == 1 else 0.0
                 need = self.recipe_estimate(recipe)
                 if need + reserve > self.left():
                     self.skipped.append(
@@ -273,7 +280,9 @@ class Runner(BudgetRules):
             members, refit = replay.shipped, replay.refit_epochs
         else:
             members = choose(scored, self.y, ENSEMBLE_GAIN, self.folds)
-            refit = self.affordable_refit([scored[i] for i in members])
+            refit = ()  # cross-validation: the fold models ship, averaged
+            if self.folds == 1:
+                refit = self.affordable_refit([scored[i] for i in members])
         winner, refit_done = self.ship([scored[i] for i in members], refit)
         plan = Plan(
             self.protocol,
@@ -307,7 +316,19 @@ class Runner(BudgetRules):
             models.append(model)
             done.append(result.epochs)
             seconds += result.seconds
-        if not refit:
+        recipes = [s.recipe for s in members]
+        folded = not refit and self.folds > 1 and all(len(s.fits) == self.folds for s in members)
+        if folded:  # every fold's model, averaged
+            for s in members:
+                rows = self.rows(s.recipe)
+                assert rows is not None
+                for weights in s.fold_weights:
+                    model = self.build(s.recipe, rows)
+                    model.set_weights(weights)
+                    models.append(model)
+            recipes = [s.recipe for s in members for _ in s.fold_weights]
+            seconds = sum(f.seconds for s in members for f in s.fits)
+        elif not refit:
             for s in members:
                 s.model.set_weights(s.weights)
             models = [s.model for s in members]
@@ -316,7 +337,6 @@ class Runner(BudgetRules):
         backbone = None
         if first.kind is Kind.TRANSFER:
             backbone = self.extractors[(first.family, first.input_size)]
-        recipes = [s.recipe for s in members]
         model, architecture = combine(recipes, models, self.n_classes, backbone)
         covered = np.logical_and.reduce([s.covered for s in members])
         probabilities = np.mean([s.probabilities for s in members], axis=0)
@@ -327,18 +347,21 @@ class Runner(BudgetRules):
             stage = "trained on train + validation for the budget, not scored"
         elif refit:
             stage = "refit on train + validation"
+        elif folded:
+            stage = f"the average of its {self.folds} fold models (no refit)"
         elif self.folds == 1:
             stage = "trained on train, stopped on validation"
         else:
             stage = "first fold's fit (no time to refit)"
-        name = " + ".join(r.name for r in recipes)
+        name = " + ".join(s.recipe.name for s in members)
         settings = first.settings()
         if len(members) > 1:
-            settings, name = {"members": [r.name for r in recipes]}, f"ensemble of {name}"
+            settings = {"members": [s.recipe.name for s in members]}
+            name = f"ensemble of {name}"
         winner = Candidate(
             first.family,
             first.kind,
-            " + ".join(describe(r, self.loaded) for r in recipes),
+            " + ".join(describe(s.recipe, self.loaded) for s in members),
             first.input_size,
             accuracy,
             loss,

@@ -1,13 +1,16 @@
 """Search for the best classifier within the time budget.
 
-1. The first recipe (a head on pretrained features, or the Keras mnist_convnet design) is
-   fit first: a usable model within seconds. 2. Below CV_MAX_IMAGES train + validation
-   images, every recipe is scored by k-fold cross-validation over them (out-of-fold
+1. Below CV_MAX_IMAGES train + validation images, when the budget holds cross-validating
+   two convnets, every recipe is scored by k-fold cross-validation over them (out-of-fold
    log-loss over every image, not accuracy on a handful), in order, while the budget
-   allows; above, by one fit on train scored on validation. 3. The best recipe (or the
-   average of the best two, when cross-validation says averaging helps) is refit on all of
-   train + validation for the epochs its folds needed. The budget is a cap: the search ends
-   when its recipes are done.
+   allows; the first recipe's first fold is the first model, within seconds. When the
+   budget is shorter, one convnet trains on all of train + validation for what it holds.
+   With pretrained weights a head on their features is fit first, then cross-validation
+   when the budget affords it. Above CV_MAX_IMAGES, recipes are fit on train and scored on
+   validation. 2. The best recipe (or the average of the best two, when their scores say
+   averaging helps) ships: under cross-validation, the average of its fold models (no
+   refit: as good on held-out data and a third of the time); under holdout, refit on train
+   + validation. The budget is a cap: the search ends when its recipes stop improving.
 """
 
 from __future__ import annotations
