@@ -155,7 +155,7 @@ def test_small_data_is_cross_validated_from_the_start_when_the_budget_holds_it()
     which then spends the budget."""
     from types import SimpleNamespace
 
-    from generator.train.budget import AUGMENTED_EPOCHS, DIRECT_MAX_EPOCHS, FOLDS
+    from generator.train.budget import AUGMENTED_EPOCHS, DIRECT_MAX_EPOCHS, DIRECT_SHARE, FOLDS
     from generator.train.costs import OVERHEAD
     from generator.train.networks import CNN_ARCHITECTURES, flops
     from generator.train.recipes import recipes
@@ -179,18 +179,63 @@ def test_small_data_is_cross_validated_from_the_start_when_the_budget_holds_it()
     assert AUGMENTED_EPOCHS + PATIENCE == 70
     rules.seconds_left = 1.05 * need
     assert rules.cross_validation_first(todo) and rules.direct_fit(todo) is None
-    rules.seconds_left = 0.9 * need
-    assert not rules.cross_validation_first(todo)
-    assert rules.direct_fit(todo) == (first, DIRECT_MAX_EPOCHS)
-    rules.seconds_left = 0.5 * need
-    direct = rules.direct_fit(todo)
-    assert direct is not None and direct[0] == first  # shifted: the budget holds enough epochs
     cost = flops(rules.build(first, None))
     per_epoch = rules.costs.estimate(Kind.CNN, cost, len(Y), 1) - OVERHEAD
-    fits = int(0.95 * (rules.seconds_left - OVERHEAD) / per_epoch)
-    assert fits < DIRECT_MAX_EPOCHS and direct[1] == fits  # the budget ends it, not a cap
+    for share in (0.9, 0.5):
+        rules.seconds_left = share * need
+        assert not rules.cross_validation_first(todo)
+        fits = int(DIRECT_SHARE * (rules.seconds_left - OVERHEAD) / per_epoch)
+        assert fits > 0.6 * AUGMENTED_EPOCHS  # enough epochs for shifted images
+        assert rules.direct_fit(todo) == (first, min(DIRECT_MAX_EPOCHS, fits))
     rules.seconds_left = 100 * need
     assert rules.cross_validation_first(todo)
     rules.y = np.zeros(5000, dtype=np.int64)  # large data: never cross-validated
     rules.seconds_left = 1e9
     assert not rules.cross_validation_first(todo)
+
+
+def test_a_direct_fit_sets_its_length_from_its_warm_epochs_and_then_decays(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Three epochs at the base rate; their measured time then sets how many epochs end
+    before the deadline (within the cap), over which the rate decays to zero and training
+    stops. A replay (no fill) follows the same schedule for the recorded epochs."""
+    from generator.train import trial
+
+    clock = [100.0]
+    monkeypatch.setattr(trial.time, "monotonic", lambda: clock[0])
+
+    class Rate:
+        value = 0.0
+
+        def assign(self, value: float) -> None:
+            self.value = value
+
+    class Model:
+        stop_training = False
+        optimizer = type("O", (), {"learning_rate": Rate()})()
+
+    def run(schedule: object, epochs: int, seconds: float) -> list[float]:
+        model = Model()
+        schedule.set_model(model)  # type: ignore[attr-defined]
+        rates = []
+        for epoch in range(epochs):
+            schedule.on_epoch_begin(epoch)  # type: ignore[attr-defined]
+            rates.append(model.optimizer.learning_rate.value)
+            clock[0] += seconds
+            schedule.on_epoch_end(epoch)  # type: ignore[attr-defined]
+            if model.stop_training:
+                break
+        return rates
+
+    # 2 s an epoch, 100 s to the deadline at the start: after 3 epochs 94 s are left,
+    # 0.95 of them hold 44 more epochs
+    filled = run(trial._Cosine(1e-3, 200, 3, (200.0, 0.95)), 200, 2.0)
+    assert len(filled) == 47
+    assert filled[:4] == [1e-3] * 4  # the decay starts from the base rate
+    assert all(a > b for a, b in zip(filled[3:], filled[4:], strict=False))
+    assert filled[-1] < 1e-3 * 0.01
+    clock[0] = 0.0
+    assert run(trial._Cosine(1e-3, 47, 3), 200, 5.0) == filled  # a replay, any speed
+    clock[0] = 0.0
+    assert len(run(trial._Cosine(1e-3, 30, 3, (1e9, 0.95)), 200, 1.0)) == 30  # the cap

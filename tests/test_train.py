@@ -424,7 +424,7 @@ def test_under_cross_validation_the_fold_models_ship_averaged_as_one_graph(
     result = train(split, labels, options, NullReporter())
     winner = result.winner
     assert result.plan == plan
-    assert winner.stage == "the average of its 2 fold models (no refit)"
+    assert winner.stage == "the average of each member's 2 fold models (no refit)"
     members = [layer for layer in winner.model.layers if layer.name.startswith("member_")]
     assert len(members) == 4  # 2 recipes x 2 folds
     x = load_arrays([r.path for r in split.test], 32)

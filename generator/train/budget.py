@@ -31,7 +31,8 @@ DIRECT_MAX_EPOCHS = 4 * AUGMENTED_EPOCHS
 """A direct fit trains for the budget, up to this many epochs: with no validation to stop
 on, the budget is spent as the Keras script spends it (a cap of 72 shifted epochs left 60%
 of a 600 s budget unused at 60,000 images, and 40% of 60 s at 480 Fashion-MNIST images)."""
-DIRECT_SHARE = 0.95  # of the budget left, planned for a direct fit's epochs
+DIRECT_SHARE = 0.9  # of the budget left, planned for a direct fit's epochs (a margin: epochs vary)
+DIRECT_WARM = 3  # a direct fit's epochs at the base rate, whose time sets how many follow
 CALIBRATION_ROWS = 512
 REFIT_EPOCHS = 1.2  # the refit trains this many times the folds' best epochs (more data)
 
@@ -110,10 +111,14 @@ class BudgetRules:
         # a margin for building, tracing and a busier machine than the remembered rate's
         fits = int(DIRECT_SHARE * (self.left() - OVERHEAD) / per_epoch)
         plain = next((r for r in cnns if r.augment == "none"), first)
-        cap = min(DIRECT_MAX_EPOCHS, self.options.max_epochs)
+        cap = self.direct_cap()
         if fits >= 0.6 * AUGMENTED_EPOCHS and n <= SHIFT_MAX_IMAGES:
             return first, min(cap, fits)
         return plain, max(1, min(cap, fits))
+
+    def direct_cap(self) -> int:
+        """The most epochs a direct fit trains (the budget usually ends it sooner)."""
+        return int(min(DIRECT_MAX_EPOCHS, self.options.max_epochs))
 
     def cross_validation_first(self, todo: Sequence[Recipe]) -> bool:
         """Whether to score by cross-validation from the start: small data, a convnet first,

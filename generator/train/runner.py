@@ -12,7 +12,7 @@ import numpy as np
 from ..data.split import Split
 from ..progress import Reporter
 from .backbones import LoadedBackbone
-from .budget import FOLDS, BudgetRules
+from .budget import DIRECT_SHARE, DIRECT_WARM, FOLDS, BudgetRules
 from .costs import Costs
 from .ensemble import (
     Scored,
@@ -74,6 +74,7 @@ class Runner(BudgetRules):
         self.extractors: dict[tuple[str, int], Any] = {}
         self.costs = Costs.remembered(calibration_file(), machine_key(compute))
         self.models: dict[Recipe, Fresh] = {}
+        self.filling: float | None = None  # a direct fit's share of the time left
 
     def set_protocol(self, protocol: str, folds: int) -> None:
         self.protocol, self.folds = protocol, folds
@@ -118,10 +119,17 @@ class Runner(BudgetRules):
         return builder(recipe.input_size, self.n_classes, recipe.dropout)
 
     def fit_one(
-        self, recipe: Recipe, train: Rows, validation: Rows | None, epochs: int, label: str
+        self,
+        recipe: Recipe,
+        train: Rows,
+        validation: Rows | None,
+        epochs: int,
+        label: str,
+        warm: int = 0,
+        fill: float | None = None,
     ) -> tuple[Any, FitResult]:
         """One fit of the recipe (its model reset, not rebuilt, after the first), and the
-        measured rate the cost model plans with."""
+        measured rate the cost model plans with (warm, fill: see trial.fit)."""
         seed = self.options.seed
         seed_everything(seed)
         if recipe not in self.models or self.compute.mixed_precision:
@@ -143,6 +151,8 @@ class Runner(BudgetRules):
                 deadline=self.deadline,
                 hard_deadline=self.hard,
                 advance=advance,
+                warm=warm,
+                fill=fill,
             )
         self.cut = self.cut or result.cut
         self.tracing += max(0.0, result.first_epoch_seconds - result.epoch_seconds)
@@ -203,8 +213,8 @@ class Runner(BudgetRules):
             if todo and todo[0].kind is Kind.CNN:
                 self.calibrate(self.n_classes)
             direct = self.direct_fit(todo)
-            if direct is not None:
-                return self.direct(*direct)
+            if direct is not None:  # as many epochs as the budget holds, measured as it runs
+                return self.direct(direct[0], self.direct_cap(), fill=DIRECT_SHARE)
             if self.cross_validation_first(todo):
                 self.set_protocol(CROSS_VALIDATION, (self.options.folds or FOLDS))
             else:
@@ -262,10 +272,15 @@ class Runner(BudgetRules):
         self.costs.remember(calibration_file(), machine_key(self.compute))
         return self.finish(scored, replay)
 
-    def direct(self, recipe: Recipe, epochs: int) -> tuple[Candidate, list[Candidate], Plan]:
-        """One recipe trained on train + validation for `epochs` (see direct_fit)."""
+    def direct(
+        self, recipe: Recipe, epochs: int, fill: float | None = None
+    ) -> tuple[Candidate, list[Candidate], Plan]:
+        """One recipe trained on train + validation for `epochs` (see direct_fit), or with
+        `fill`, for as many of them as the budget holds; DIRECT_WARM epochs at the base
+        rate, then a cosine decay."""
         self.set_protocol(DIRECT, 1)
         scored = Scored(recipe, np.full((len(self.y), self.n_classes), np.nan))
+        self.filling = fill
         winner, done = self.ship([scored], (epochs,))
         self.costs.remember(calibration_file(), machine_key(self.compute))
         plan = Plan(DIRECT, 1, (Evaluated(recipe, done),), (0,), done, self.embedding)
@@ -311,7 +326,8 @@ class Runner(BudgetRules):
             rows = self.rows(s.recipe)
             assert rows is not None
             label = f"{s.recipe.name}, refit on train + validation"
-            model, result = self.fit_one(s.recipe, rows, None, epochs, label)
+            warm = DIRECT_WARM if self.protocol == DIRECT else 0
+            model, result = self.fit_one(s.recipe, rows, None, epochs, label, warm, self.filling)
             self.cut = self.cut or result.stopped_by_budget  # its cosine schedule was cut
             models.append(model)
             done.append(result.epochs)
@@ -348,7 +364,8 @@ class Runner(BudgetRules):
         elif refit:
             stage = "refit on train + validation"
         elif folded:
-            stage = f"the average of its {self.folds} fold models (no refit)"
+            whose = "its" if len(members) == 1 else "each member's"
+            stage = f"the average of {whose} {self.folds} fold models (no refit)"
         elif self.folds == 1:
             stage = "trained on train, stopped on validation"
         else:

@@ -190,15 +190,22 @@ def fit(
     hard_deadline: float,
     advance: Advance,
     learning_rate: float,
+    warm: int = 0,
+    fill: float | None = None,
 ) -> FitResult:
     """Train a compiled model (`Fresh`) up to max_epochs; with validation rows, stop after
     PATIENCE epochs without a lower validation loss and keep the best weights, at a constant
     learning rate; without (a refit for a known number of epochs), with the learning rate
-    on a cosine decay to zero. Between epochs, stop when the next epoch would end past
-    `deadline`; inside one, only past `hard_deadline`."""
+    on a cosine decay to zero (after `warm` epochs at the base rate). Between epochs, stop
+    when the next epoch would end past `deadline`; inside one, only past `hard_deadline`.
+    fill: without validation rows, train as many of the max_epochs as this share of the
+    time to the deadline holds, counted from the warm epochs' measured time (a direct fit
+    spends its budget however far off the cost model's estimate was)."""
     size = batch_size(len(train))
     watch = _Watch(deadline, hard_deadline, advance, validation, PATIENCE)
-    schedule = _Cosine(learning_rate, None if validation is not None else max_epochs)
+    planned = None if validation is not None else max_epochs
+    filling = (deadline, fill) if fill is not None and planned and warm else None
+    schedule = _Cosine(learning_rate, planned, warm, filling)
     start = time.monotonic()
     model.fit(
         _sequence(train, n_classes, size, seed=seed, transform=transform, weighted=True),
@@ -320,20 +327,44 @@ class _Watch:
 
 class _Cosine:
     """Sets the learning rate at each epoch's start: constant, or (given the number of
-    epochs) a cosine decay from the base rate towards zero."""
+    epochs) constant for `warm` epochs, then a cosine decay from the base rate towards zero.
+    With `fill` (a deadline, a share), the number of epochs is set after the warm epochs
+    from their mean time after the first (which traces): as many as that share of the
+    time to the deadline holds, within the given number; training stops there."""
 
     def __new__(cls, *args: Any) -> Any:
         keras = tensorflow().keras
 
         class Cosine(keras.callbacks.Callback):  # type: ignore[name-defined]
-            def __init__(self, base: float, epochs: int | None) -> None:
+            def __init__(
+                self,
+                base: float,
+                epochs: int | None,
+                warm: int = 0,
+                fill: tuple[float, float] | None = None,
+            ) -> None:
                 super().__init__()
-                self.base, self.epochs = base, epochs
+                self.base, self.epochs, self.warm, self.fill = base, epochs, warm, fill
+                self.started = 0.0
+                self.times: list[float] = []
 
             def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+                self.started = time.monotonic()
                 rate = self.base
-                if self.epochs:
-                    rate = self.base * 0.5 * (1 + math.cos(math.pi * epoch / self.epochs))
+                if self.epochs and epoch >= self.warm:
+                    decay = (epoch - self.warm) / max(1, self.epochs - self.warm)
+                    rate = self.base * 0.5 * (1 + math.cos(math.pi * decay))
                 self.model.optimizer.learning_rate.assign(rate)
+
+            def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+                now = time.monotonic()
+                self.times.append(now - self.started)
+                if self.fill is not None and self.epochs and epoch + 1 == self.warm:
+                    deadline, share = self.fill
+                    typical = float(np.mean(self.times[1:] or self.times))  # the first traces
+                    fits = int(share * (deadline - now) / max(typical, 1e-6))
+                    self.epochs = max(self.warm + 1, min(self.epochs, self.warm + fits))
+                if self.epochs and epoch + 1 >= self.epochs:
+                    self.model.stop_training = True
 
         return Cosine(*args)
