@@ -159,9 +159,7 @@ class Runner(BudgetRules):
         self.costs.observe(recipe.kind, flops(model), len(train), result, validation is not None)
         return model, result
 
-    def evaluate(
-        self, recipe: Recipe, recorded: Sequence[int] | None, refit_reserve: float
-    ) -> Scored | None:
+    def evaluate(self, recipe: Recipe, recorded: Sequence[int] | None) -> Scored | None:
         """The recipe's fits on every fold the budget allows (all of them in a replay)."""
         rows = self.rows(recipe)
         if rows is None:
@@ -174,7 +172,7 @@ class Runner(BudgetRules):
                 break
             if recorded is None and f > 0 and scored.flops:
                 need = self.costs.estimate(recipe.kind, scored.flops, int((~held).sum()))
-                if need + refit_reserve > self.left():
+                if need > self.left():
                     break  # the fold would not end within the budget
             label = (
                 recipe.name if self.folds == 1 else f"{recipe.name}, fold {f + 1} of {self.folds}"
@@ -220,7 +218,7 @@ class Runner(BudgetRules):
             else:
                 self.set_protocol(HOLDOUT, 1)
             while todo and not scored and self.folds == 1:
-                first = self.evaluate(todo.pop(0), None, 0.0)
+                first = self.evaluate(todo.pop(0), None)
                 if first is not None and first.fits:
                     scored.append(first)
             if scored and self.folds == 1 and self.cross_validation_pays(scored[0]):
@@ -252,7 +250,7 @@ class Runner(BudgetRules):
                         )
                     )
                     continue
-            result = self.evaluate(recipe, recorded, reserve)
+            result = self.evaluate(recipe, recorded)
             if result is None or not result.fits:
                 continue
             scored.append(result)
