@@ -104,7 +104,7 @@ def test_the_refit_grows_with_the_time_left_and_is_dropped_when_too_short() -> N
     rules.seconds_left = need  # about enough: close to the plan
     (epochs,) = rules.affordable_refit([member])
     assert MIN_REFIT * planned <= epochs <= planned
-    rules.seconds_left = 0.3 * need  # too little: the first fits ship
+    rules.seconds_left = 0.3 * need  # too little: the fold models ship, averaged
     assert rules.affordable_refit([member]) == ()
 
 

@@ -406,11 +406,12 @@ def test_the_same_model_exports_to_the_same_bytes(tmp_path: Path) -> None:
     assert [o.name for o in session.get_outputs()] and session.get_inputs()[0].shape[0] == "N"
 
 
-def test_under_cross_validation_the_fold_models_ship_averaged_as_one_graph(
+def test_with_no_time_to_refit_the_fold_models_ship_averaged_as_one_graph(
     make_dataset: MakeDataset, tmp_path: Path
 ) -> None:
-    """No refit: the shipped model is the mean of every member's fold models, exported as
-    one ONNX graph, and the search records it so that a replay builds the same weights."""
+    """A cross-validation plan with no refit (the budget left held none): the shipped model
+    is the mean of every member's fold models, exported as one ONNX graph, and a replay
+    builds the same weights."""
     labels, split = _tiny_split(make_dataset)
     plan = Plan.from_dict(
         plan_table(

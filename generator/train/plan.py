@@ -30,12 +30,13 @@ class Evaluated:
 
 @dataclass(frozen=True)
 class Plan:
-    """protocol: cross-validation over train + validation (the members' fold models ship,
-    averaged), holdout (fit on train, stop on validation, then a refit on train +
-    validation) for large data, or direct (one unscored fit on train + validation).
+    """protocol: cross-validation over train + validation, holdout (fit on train, stop on
+    validation) for large data, both then refit on train + validation; or direct (one
+    unscored fit on train + validation).
     shipped: indices into `evaluated` of the model's members (two or more: an ensemble).
-    refit_epochs: each member's epochs on train + validation; empty: no refit (under
-    cross-validation, the fold models; when the budget ran out, the members' first fits)."""
+    refit_epochs: each member's epochs on train + validation; empty: no refit, when the
+    budget left did not hold one (under cross-validation the members' fold models ship,
+    averaged; under holdout their first fits)."""
 
     protocol: str
     folds: int

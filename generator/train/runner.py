@@ -197,9 +197,11 @@ class Runner(BudgetRules):
         first fold is the first model); when it does not, one direct fit (`direct_fit`). With
         a pretrained head first (cheap once its features exist), its fit on the train split
         comes first, then cross-validation when the budget affords it. Large data: fits on
-        the train split scored on validation, then a refit. Recipes run in order while each
-        fits in the budget (and, under holdout, leaves time for the refit of the best so far);
-        the search ends when they stop improving.
+        the train split scored on validation. Recipes run in order while each fits in the
+        budget (and, under holdout, leaves time for the refit of the best so far); the search
+        ends when they stop improving. Then the chosen members are refit on train +
+        validation when the time left holds it (under cross-validation, else their fold
+        models ship, averaged).
         """
         todo = list(todo)
         scored: list[Scored] = []
@@ -293,9 +295,7 @@ class Runner(BudgetRules):
             members, refit = replay.shipped, replay.refit_epochs
         else:
             members = choose(scored, self.y, ENSEMBLE_GAIN, self.folds)
-            refit = ()  # cross-validation: the fold models ship, averaged
-            if self.folds == 1:
-                refit = self.affordable_refit([scored[i] for i in members])
+            refit = self.affordable_refit([scored[i] for i in members])
         winner, refit_done = self.ship([scored[i] for i in members], refit)
         plan = Plan(
             self.protocol,
@@ -318,7 +318,8 @@ class Runner(BudgetRules):
         self, members: Sequence[Scored], refit: Sequence[int]
     ) -> tuple[Candidate, tuple[int, ...]]:
         """Refit each member on train + validation (when `refit` gives their epochs; else
-        their first fold's fits ship), combine them into one model, and describe it."""
+        under cross-validation their fold models, averaged, or their first fits), combine
+        them into one model, and describe it."""
         models, done, seconds = [], [], 0.0
         for s, epochs in zip(members, refit, strict=False):
             rows = self.rows(s.recipe)

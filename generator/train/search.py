@@ -8,9 +8,10 @@
    With pretrained weights a head on their features is fit first, then cross-validation
    when the budget affords it. Above CV_MAX_IMAGES, recipes are fit on train and scored on
    validation. 2. The best recipe (or the average of the best two, when their scores say
-   averaging helps) ships: under cross-validation, the average of its fold models (no
-   refit: as good on held-out data and a third of the time); under holdout, refit on train
-   + validation. The budget is a cap: the search ends when its recipes stop improving.
+   averaging helps) is refit on train + validation for 1.2 times the epochs its fits
+   needed, up to 3 times that when the budget left holds them; when it holds none, under
+   cross-validation its fold models ship, averaged. The budget is a cap: the search ends
+   when its recipes stop improving.
 """
 
 from __future__ import annotations
