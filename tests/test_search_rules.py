@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from generator.train.budget import MAX_REFIT, MIN_REFIT, BudgetRules
-from generator.train.costs import Costs
-from generator.train.ensemble import Scored, choose, improves
+from generator.train.costs import RATES, Costs
+from generator.train.ensemble import Scored, behind, choose, improves
 from generator.train.families import Kind
 from generator.train.networks import cnn_input_size
 from generator.train.recipes import Recipe
@@ -49,6 +49,25 @@ def test_a_recipe_improves_only_beyond_the_noise_of_its_per_image_losses() -> No
     nudged.probabilities[0, Y[0]] += 0.05  # one image a little better: noise
     nudged.probabilities[0] /= nudged.probabilities[0].sum()
     assert not improves(nudged, best, Y)
+
+
+def test_a_recipe_is_behind_only_beyond_the_noise_on_the_folds_it_was_scored_on() -> None:
+    best = scored(0.7, noise=0.3)
+    first_fold = np.arange(len(Y)) < len(Y) // 3
+
+    def on_first_fold(right: float) -> Scored:
+        s = scored(right, noise=0.3)
+        s.probabilities[~first_fold] = np.nan
+        return s
+
+    assert behind(on_first_fold(0.4), best, Y)
+    assert not behind(on_first_fold(0.9), best, Y)
+    same = Scored(RECIPE, best.probabilities.copy(), best.fits)
+    same.probabilities[~first_fold] = np.nan
+    assert not behind(same, best, Y)  # equal is not worse
+    one = on_first_fold(0.1)
+    one.probabilities[1:] = np.nan
+    assert not behind(one, best, Y)  # one image says nothing
 
 
 def test_two_recipes_are_averaged_only_when_it_helps_and_they_read_the_same_input() -> None:
@@ -118,7 +137,7 @@ def test_rates_are_remembered_per_machine_and_garbage_is_ignored(tmp_path: Path)
     assert Costs.remembered(path, "machine-b").rate == {}
     path.write_text("[1, 2")
     assert Costs.remembered(path, "machine-a").rate == {}
-    path.write_text(json.dumps({"rates|machine-a": {"cnn": "fast"}}))
+    path.write_text(json.dumps({f"{RATES}|machine-a": {"cnn": "fast"}}))
     assert Costs.remembered(path, "machine-a").rate == {}
 
 
@@ -205,26 +224,14 @@ def test_a_direct_fit_sets_its_length_from_its_warm_epochs_and_then_decays(
     clock = [100.0]
     monkeypatch.setattr(trial.time, "monotonic", lambda: clock[0])
 
-    class Rate:
-        value = 0.0
-
-        def assign(self, value: float) -> None:
-            self.value = value
-
-    class Model:
-        stop_training = False
-        optimizer = type("O", (), {"learning_rate": Rate()})()
-
-    def run(schedule: object, epochs: int, seconds: float) -> list[float]:
-        model = Model()
-        schedule.set_model(model)  # type: ignore[attr-defined]
-        rates = []
+    def run(schedule: trial._Cosine, epochs: int, seconds: float) -> list[float]:
+        rates: list[float] = []
+        times: list[float] = []
         for epoch in range(epochs):
-            schedule.on_epoch_begin(epoch)  # type: ignore[attr-defined]
-            rates.append(model.optimizer.learning_rate.value)
+            rates.append(schedule.rate(epoch))
             clock[0] += seconds
-            schedule.on_epoch_end(epoch)  # type: ignore[attr-defined]
-            if model.stop_training:
+            times.append(seconds)
+            if schedule.done(epoch, times):
                 break
         return rates
 

@@ -360,6 +360,29 @@ def test_a_short_budget_trains_one_convnet_on_train_and_validation(
     assert math.isnan(result.winner.val_accuracy)
 
 
+def test_a_recipe_behind_the_best_after_its_first_fold_is_not_fit_on_the_others(
+    make_dataset: MakeDataset,
+) -> None:
+    """Cross-validation with a budget far beyond need: a recipe that cannot learn (its
+    learning rate ~0) is dropped after its first fold, and the search ends there."""
+    labels, split = _tiny_split(make_dataset)
+    options = TrainOptions(time_budget=3600, weights="none", max_epochs=8, folds=3)
+    runner = Runner(
+        split, labels, options, NullReporter(), select_compute("cpu"), time.monotonic(), [], []
+    )
+    good, stuck, never = recipes(("small-cnn", "separable-cnn"), 32, [])[:3]
+    stuck = replace(stuck, learning_rate=1e-12)
+    winner, board, plan = runner.run([good, stuck, never], None)
+    assert plan.protocol == "cross-validation" and [e.recipe for e in plan.evaluated] == [
+        good,
+        stuck,
+    ]
+    assert all(plan.evaluated[0].fold_epochs) and plan.evaluated[1].fold_epochs[1:] == (0, 0)
+    (row,) = [c for c in board if c.name == stuck.name and c.settings == stuck.settings()]
+    assert row.stage == "1 of 3 folds (behind the best: stopped)"
+    assert winner.name == good.name and winner.stage == "refit on train + validation"
+
+
 def test_folds_keep_near_copies_together_and_every_class_in_every_fold() -> None:
     rng = np.random.default_rng(0)
     y = np.repeat(np.arange(3), 12)

@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 
 from .backbones import LoadedBackbone
-from .families import Kind
 from .networks import (
     CNN_ARCHITECTURES,
     assemble,
@@ -31,9 +30,9 @@ class Scored:
     probabilities: np.ndarray  # NaN rows: folds not reached
     fits: list[FitResult] = field(default_factory=list)
     model: Any = None  # the recipe's model (later fits reuse it)
-    weights: Any = None  # its weights after the first fold's fit
     fold_weights: list[Any] = field(default_factory=list)  # each fold's fit's weights
     flops: float = 0.0
+    abandoned: bool = False  # its first folds put it behind the best: the rest were not fit
 
     @property
     def covered(self) -> np.ndarray:
@@ -61,20 +60,30 @@ def improves(new: Scored, best: Scored, y: np.ndarray) -> bool:
     rows = new.covered & best.covered
     if rows.sum() < 2:
         return scored_loss(new, y) < scored_loss(best, y)
+    mean, error = _paired(new, best, y, rows)
+    return mean < -error
+
+
+def behind(new: Scored, best: Scored, y: np.ndarray) -> bool:
+    """Whether `new`, scored on some folds so far, is worse than `best` beyond noise on the
+    same images (improves' test, mirrored): its remaining folds would be spent on a recipe
+    the search will not choose."""
+    rows = new.covered & best.covered
+    if rows.sum() < 2:
+        return False
+    mean, error = _paired(new, best, y, rows)
+    return mean > error
+
+
+def _paired(new: Scored, best: Scored, y: np.ndarray, rows: np.ndarray) -> tuple[float, float]:
+    """The mean per-image log-loss difference (new - best) and its standard error."""
     diff = _losses(new, y, rows) - _losses(best, y, rows)
-    return bool(diff.mean() < -diff.std(ddof=1) / np.sqrt(len(diff)))
+    return float(diff.mean()), float(diff.std(ddof=1) / np.sqrt(len(diff)))
 
 
 def _losses(s: Scored, y: np.ndarray, rows: np.ndarray) -> np.ndarray:
     p = s.probabilities[rows, y[rows]]
     return np.asarray(-np.log(np.clip(p, 1e-7, 1.0)))
-
-
-def _input(s: Scored) -> tuple[Kind, str, int]:
-    """Members of one ensemble read the same input: pixels at one size, or one backbone's
-    features."""
-    family = s.recipe.family if s.recipe.kind is Kind.TRANSFER else ""
-    return (s.recipe.kind, family, s.recipe.input_size)
 
 
 def choose(scored: Sequence[Scored], y: np.ndarray, gain: float, folds: int) -> tuple[int, ...]:
@@ -93,7 +102,7 @@ def choose(scored: Sequence[Scored], y: np.ndarray, gain: float, folds: int) -> 
     accuracy, loss = alone(best)
     partner, partner_loss = None, loss * (1 - gain)
     for i in complete:
-        if i == best or _input(scored[i]) != _input(scored[best]):
+        if i == best or scored[i].recipe.input_key != scored[best].recipe.input_key:
             continue
         rows = scored[i].covered & scored[best].covered
         both = (scored[i].probabilities + scored[best].probabilities) / 2
@@ -141,6 +150,8 @@ def leaderboard_candidate(s: Scored, y: np.ndarray, folds: int, description: str
         stage = "validation split"
     elif len(s.fits) == folds:
         stage = f"{folds}-fold cross-validation"
+    elif s.abandoned:
+        stage = f"{len(s.fits)} of {folds} folds (behind the best: stopped)"
     else:
         stage = f"{len(s.fits)} of {folds} folds (budget)"
     return Candidate(

@@ -133,3 +133,18 @@ class Plan:
         ):
             raise ValueError("a recipe's fold_epochs does not match the folds")
         return plan
+
+
+def shipped_stage(protocol: str, folds: int, refit: bool, folded: bool, members: int) -> str:
+    """How the shipped model was trained, in words: refit, its fold models averaged
+    (`folded`), or its first fits; or a direct fit."""
+    if protocol == DIRECT:
+        return "trained on train + validation for the budget, not scored"
+    if refit:
+        return "refit on train + validation"
+    if folded:
+        whose = "its" if members == 1 else "each member's"
+        return f"the average of {whose} {folds} fold models (no refit)"
+    if folds == 1:
+        return "trained on train, stopped on validation"
+    return "first fold's fit (no time to refit)"

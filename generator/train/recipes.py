@@ -35,6 +35,12 @@ class Recipe:
         extra = [f"augment {self.augment}"] if self.augment != "none" else []
         return f"{base} ({', '.join(extra)})" if extra else base
 
+    @property
+    def input_key(self) -> tuple[str, int]:
+        """What the recipe reads: pixels at its size, or its backbone's features at its
+        size (members of one ensemble read the same)."""
+        return (self.family if self.kind is Kind.TRANSFER else "", self.input_size)
+
     def settings(self) -> dict[str, Any]:
         found: dict[str, Any] = {"learning_rate": self.learning_rate, "dropout": self.dropout}
         if self.kind is Kind.CNN:
@@ -99,3 +105,11 @@ def describe(recipe: Recipe, loaded: Mapping[str, LoadedBackbone]) -> str:
             "dense head on its features"
         )
     return CNN_ARCHITECTURES[recipe.family][0] + f" at {recipe.input_size}px"
+
+
+def shipped_name(members: Sequence[Recipe]) -> tuple[str, dict[str, Any]]:
+    """The shipped model's name and settings: its recipe's, or an ensemble of its members."""
+    name = " + ".join(r.name for r in members)
+    if len(members) == 1:
+        return name, members[0].settings()
+    return f"ensemble of {name}", {"members": [r.name for r in members]}

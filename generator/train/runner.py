@@ -16,6 +16,7 @@ from .budget import DIRECT_SHARE, DIRECT_WARM, FOLDS, BudgetRules
 from .costs import Costs
 from .ensemble import (
     Scored,
+    behind,
     choose,
     combine,
     fold_epochs,
@@ -32,8 +33,8 @@ from .networks import (
     build_head,
     flops,
 )
-from .plan import CROSS_VALIDATION, DIRECT, HOLDOUT, Evaluated, Plan
-from .recipes import Recipe, describe
+from .plan import CROSS_VALIDATION, DIRECT, HOLDOUT, Evaluated, Plan, shipped_stage
+from .recipes import Recipe, describe, shipped_name
 from .runtime import Compute, seed_everything
 from .sizing import calibration_file, machine_key, resized
 from .trial import Candidate, FitResult, Fresh, Rows, augment, fit, rank, scores
@@ -87,7 +88,7 @@ class Runner(BudgetRules):
     def rows(self, recipe: Recipe) -> Rows | None:
         """Pixels at the recipe's size, or its backbone's features; None if the budget ran
         out while preparing them (what was done stays cached)."""
-        key = _input_key(recipe)
+        key = recipe.input_key
         if key not in self.inputs:
             self.inputs[key] = self._prepare(recipe)
         return self.inputs[key]
@@ -134,13 +135,13 @@ class Runner(BudgetRules):
         seed_everything(seed)
         if recipe not in self.models or self.compute.mixed_precision:
             self.models[recipe] = Fresh(self.build(recipe, train), recipe.learning_rate)
-        model = self.models[recipe].reset()
+        trainer = self.models[recipe]
         transform = None
         if recipe.augment != "none":
             transform = augment(seed, flip=recipe.augment == "shift+flip")
         with self.reporter.phase(label, total=epochs) as advance:
             result = fit(
-                model,
+                trainer,
                 train,
                 validation,
                 self.n_classes,
@@ -154,13 +155,18 @@ class Runner(BudgetRules):
                 warm=warm,
                 fill=fill,
             )
+        model = trainer.model
         self.cut = self.cut or result.cut
         self.tracing += max(0.0, result.first_epoch_seconds - result.epoch_seconds)
         self.costs.observe(recipe.kind, flops(model), len(train), result, validation is not None)
         return model, result
 
-    def evaluate(self, recipe: Recipe, recorded: Sequence[int] | None) -> Scored | None:
-        """The recipe's fits on every fold the budget allows (all of them in a replay)."""
+    def evaluate(
+        self, recipe: Recipe, recorded: Sequence[int] | None, rival: Scored | None = None
+    ) -> Scored | None:
+        """The recipe's fits on every fold the budget allows (the recorded ones in a
+        replay); it stops early when its first folds put it behind `rival` (the best so
+        far) beyond noise."""
         rows = self.rows(recipe)
         if rows is None:
             return None
@@ -184,8 +190,21 @@ class Runner(BudgetRules):
             scored.fits.append(result)
             scored.fold_weights.append(model.get_weights())
             if f == 0:
-                scored.model, scored.weights = model, model.get_weights()
+                scored.model = model
             if result.cut:
+                break
+            last = f == self.folds - 1
+            if (
+                recorded is None
+                and rival is not None
+                and not last
+                and behind(scored, rival, self.y)
+            ):
+                scored.abandoned = True
+                self.reporter.info(
+                    f"{recipe.name}: behind {rival.recipe.name} after {f + 1} of "
+                    f"{self.folds} folds, beyond noise: its other folds are not fit"
+                )
                 break
         return scored
 
@@ -198,10 +217,11 @@ class Runner(BudgetRules):
         a pretrained head first (cheap once its features exist), its fit on the train split
         comes first, then cross-validation when the budget affords it. Large data: fits on
         the train split scored on validation. Recipes run in order while each fits in the
-        budget (and, under holdout, leaves time for the refit of the best so far); the search
-        ends when they stop improving. Then the chosen members are refit on train +
-        validation when the time left holds it (under cross-validation, else their fold
-        models ship, averaged).
+        budget (and, under holdout, leaves time for the refit of the best so far); a recipe
+        whose first folds put it behind the best is not fit on the others; the search ends
+        when they stop improving. Then the chosen members are refit on train + validation
+        when the time left holds it; when it does not, their fold models ship, averaged
+        (under cross-validation), or their first fits.
         """
         todo = list(todo)
         scored: list[Scored] = []
@@ -252,11 +272,11 @@ class Runner(BudgetRules):
                         )
                     )
                     continue
-            result = self.evaluate(recipe, recorded)
+            result = self.evaluate(recipe, recorded, best)
             if result is None or not result.fits:
                 continue
             scored.append(result)
-            if len(result.fits) < self.folds:
+            if replay is None and len(result.fits) < self.folds and not result.abandoned:
                 break  # the budget ran out inside this recipe
             if best is None or improves(result, best, self.y):
                 best, stale = result, 0
@@ -345,7 +365,7 @@ class Runner(BudgetRules):
             seconds = sum(f.seconds for s in members for f in s.fits)
         elif not refit:
             for s in members:
-                s.model.set_weights(s.weights)
+                s.model.set_weights(s.fold_weights[0])
             models = [s.model for s in members]
             seconds = sum(s.fits[0].seconds for s in members)
         first = members[0].recipe
@@ -358,22 +378,8 @@ class Runner(BudgetRules):
         accuracy, loss = math.nan, math.nan  # a direct fit is not scored before the test
         if covered.any():
             accuracy, loss = scores(probabilities[covered], self.y[covered])
-        if self.protocol == DIRECT:
-            stage = "trained on train + validation for the budget, not scored"
-        elif refit:
-            stage = "refit on train + validation"
-        elif folded:
-            whose = "its" if len(members) == 1 else "each member's"
-            stage = f"the average of {whose} {self.folds} fold models (no refit)"
-        elif self.folds == 1:
-            stage = "trained on train, stopped on validation"
-        else:
-            stage = "first fold's fit (no time to refit)"
-        name = " + ".join(s.recipe.name for s in members)
-        settings = first.settings()
-        if len(members) > 1:
-            settings = {"members": [s.recipe.name for s in members]}
-            name = f"ensemble of {name}"
+        stage = shipped_stage(self.protocol, self.folds, bool(refit), folded, len(members))
+        name, settings = shipped_name([s.recipe for s in members])
         winner = Candidate(
             first.family,
             first.kind,
@@ -391,7 +397,3 @@ class Runner(BudgetRules):
             held_out=(probabilities[covered], self.y[covered]) if covered.any() else None,
         )
         return winner, tuple(done)
-
-
-def _input_key(recipe: Recipe) -> tuple[str, int]:  # pixels at a size, or features
-    return (recipe.family if recipe.kind is Kind.TRANSFER else "", recipe.input_size)

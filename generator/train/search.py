@@ -3,7 +3,8 @@
 1. Below CV_MAX_IMAGES train + validation images, when the budget holds cross-validating
    two convnets, every recipe is scored by k-fold cross-validation over them (out-of-fold
    log-loss over every image, not accuracy on a handful), in order, while the budget
-   allows; the first recipe's first fold is the first model, within seconds. When the
+   allows (a recipe whose first folds put it behind the best beyond noise is not fit on
+   the rest); the first recipe's first fold is the first model, within seconds. When the
    budget is shorter, one convnet trains on all of train + validation for what it holds.
    With pretrained weights a head on their features is fit first, then cross-validation
    when the budget affords it. Above CV_MAX_IMAGES, recipes are fit on train and scored on
