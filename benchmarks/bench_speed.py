@@ -8,11 +8,14 @@ extraction against a raw onnxruntime session.
 - photos: 120 photos of 2 classes (random crops of scikit-image's astronaut and cat photos,
   resized to 128 px), `--time-budget 15` and `30`, with the pretrained weights file: exit
   code, wall time, winner and accuracy on 40 held-out crops through the generated library;
+- loop: seconds an epoch of the default convnet (227 and 1,200 images at 28 px, 400 at
+  64 px) in modelgen's training loop against Keras's `model.fit`, in the same process;
 - extraction: the backbone (MobileNetV2 with the weights file, at 128 and 224 px) on 256
   image files through modelgen's own path (decoding on a thread, onnxruntime on every
-  core), against a raw onnxruntime session on the same images already decoded, in the same
-  run; and the share of the machine's peak FLOPs (measured as float32 matrix-multiply
-  throughput on all cores).
+  core), against a raw onnxruntime session on the same images already decoded and against
+  a plain loop that decodes a batch and then runs it, in the same run, every session warmed
+  by one batch first (steady-state throughput); and the share of the machine's peak FLOPs
+  (measured as float32 matrix-multiply throughput on all cores).
 """
 
 from __future__ import annotations
@@ -184,6 +187,7 @@ def extraction(weights: str, sizes: list[int], images: int, work: Path) -> list[
         for repeat in range(3):
             store, embed = feature_store(lb, extractor, compute, NullReporter(), cache)
             keyed = [(f"{size}-{repeat}-{i}", p) for i, p in enumerate(paths)]
+            embed(np.zeros((32, size, size, 3), np.uint8))  # warm, as the session below is
             start = time.perf_counter()
             fill(store, keyed, size, embed, "features", NullReporter(), float("inf"))
             ours = images / (time.perf_counter() - start)
@@ -214,9 +218,65 @@ def extraction(weights: str, sizes: list[int], images: int, work: Path) -> list[
     return rows
 
 
+def training_loop(repeats: int, epochs: int) -> list[dict[str, Any]]:
+    """Seconds an epoch of the default convnet on random images (no shifts): modelgen's
+    loop (`trial.fit` without validation, converting each batch to float32) against Keras's
+    `model.fit` on the same images already in float32, with the same batch size and sample
+    weights (what a plain script calls); alternating, in this process."""
+    from generator.train.networks import build_cnn
+    from generator.train.trial import Fresh, Rows, batch_size, fit, one_hot, sample_weights
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for images, size in ((227, 28), (1200, 28), (400, 64)):
+        data = Rows(
+            rng.integers(0, 256, (images, size, size, 3), dtype=np.uint8),
+            rng.integers(0, 10, images),
+        )
+        ours = Fresh(build_cnn(size, 10), 1e-3)
+        theirs = Fresh(build_cnn(size, 10), 1e-3).model
+        x = data.x.astype(np.float32)
+        targets, weights = one_hot(data.y, 10), sample_weights(data.y, 10)
+        for repeat in range(repeats + 1):  # the first of each traces: left out
+            start = time.perf_counter()
+            fit(
+                ours,
+                data,
+                None,
+                10,
+                transform=None,
+                seed=repeat,
+                max_epochs=epochs,
+                deadline=float("inf"),
+                hard_deadline=float("inf"),
+                advance=lambda *args, **kwargs: None,
+                learning_rate=1e-3,
+            )
+            loop = (time.perf_counter() - start) / epochs
+            start = time.perf_counter()
+            theirs.fit(
+                x,
+                targets,
+                sample_weight=weights,
+                batch_size=batch_size(images),
+                epochs=epochs,
+                verbose=0,
+            )
+            keras = (time.perf_counter() - start) / epochs
+            if repeat == 0:
+                continue
+            row = {"images": images, "size": size, "repeat": repeat}
+            row |= {"loop_epoch_seconds": round(loop, 4)}
+            row |= {"keras_fit_epoch_seconds": round(keras, 4)}
+            row |= {"speed_up": round(keras / loop, 3)}
+            print("training loop", row, flush=True)
+            rows.append(row)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--parts", nargs="+", default=["default", "photos", "extraction"])
+    parser.add_argument("--parts", nargs="+", default=["default", "photos", "loop", "extraction"])
     add_common_arguments(parser)
     args = parser.parse_args()
     seeds = seeds_of(args)
@@ -241,6 +301,9 @@ def main() -> None:
         if "photos" in args.parts:
             budgets = [15] if args.quick else [15, 30]
             recorder["photos"] = photo_runs(seeds, budgets, args.weights, work)
+            recorder.write()
+        if "loop" in args.parts:
+            recorder["training_loop"] = training_loop(2 if args.quick else 3, 10)
             recorder.write()
         if "extraction" in args.parts and args.weights != "none":
             sizes = [128] if args.quick else [128, 224]

@@ -555,14 +555,36 @@ def speed_section(data: dict[str, Any]) -> list[str]:
             )
         out += table(["budget", "model made", "wall time", "held-out accuracy", "model"], rows)
         out += [""]
+    loop = data.get("training_loop") or []
+    if loop:
+        out += [
+            "The training loop: seconds an epoch of the default convnet on random images, "
+            "modelgen's loop (batches converted to float32 as they go) against Keras's "
+            "`model.fit` on the same images already in float32, same batch size and sample "
+            "weights, alternating in one process:",
+            "",
+        ]
+        rows = []
+        for images, size in sorted({(r["images"], r["size"]) for r in loop}):
+            group = [r for r in loop if (r["images"], r["size"]) == (images, size)]
+            rows.append(
+                [
+                    f"{images:,} at {size} px",
+                    cell(_stats([r["loop_epoch_seconds"] for r in group]), 3),
+                    cell(_stats([r["keras_fit_epoch_seconds"] for r in group]), 3),
+                    cell(_stats([r["speed_up"] for r in group]), 2),
+                ]
+            )
+        out += table(["images", "modelgen's loop", "Keras `fit`", "speed-up"], rows)
+        out += [""]
     extraction = data.get("extraction") or []
     if extraction:
         out += [
             "Feature extraction, MobileNetV2 on 256 image files: modelgen's path (decoding on a "
             "thread, onnxruntime on every core) against a raw onnxruntime session on the same "
             "images already decoded (inference alone), and against a plain loop that decodes "
-            "each batch of 32 and then runs the same session, in the same run; share of the "
-            "machine's float32 matrix-multiply peak:",
+            "each batch of 32 and then runs the same session, in the same run, each warmed by "
+            "one batch first; share of the machine's float32 matrix-multiply peak:",
             "",
         ]
         rows = []
