@@ -169,12 +169,19 @@ def test_shifts_repeat_the_edge_instead_of_wrapping_round() -> None:
 
 
 def test_small_data_is_cross_validated_from_the_start_when_the_budget_holds_it() -> None:
-    """Cross-validating the first two convnets for AUGMENTED_EPOCHS + PATIENCE epochs a fold
-    decides between scoring recipes from the start and one direct fit on all the data,
-    which then spends the budget."""
+    """Cross-validating the first two convnets for AUGMENTED_EPOCHS + PATIENCE epochs a fold,
+    and the first one's longest refit, decide between scoring recipes from the start and
+    one direct fit on all the data, which then spends the budget."""
     from types import SimpleNamespace
 
-    from generator.train.budget import AUGMENTED_EPOCHS, DIRECT_MAX_EPOCHS, DIRECT_SHARE, FOLDS
+    from generator.train.budget import (
+        AUGMENTED_EPOCHS,
+        DIRECT_MAX_EPOCHS,
+        DIRECT_SHARE,
+        FOLDS,
+        MAX_REFIT,
+        REFIT_EPOCHS,
+    )
     from generator.train.costs import OVERHEAD
     from generator.train.networks import CNN_ARCHITECTURES, flops
     from generator.train.recipes import recipes
@@ -196,9 +203,15 @@ def test_small_data_is_cross_validated_from_the_start_when_the_budget_holds_it()
         for r in (first, second)
     )
     assert AUGMENTED_EPOCHS + PATIENCE == 70
+    cost = flops(rules.build(first, None))
+    refit = rules.costs.estimate(
+        Kind.CNN, cost, len(Y), round(REFIT_EPOCHS * MAX_REFIT * AUGMENTED_EPOCHS)
+    )
+    rules.seconds_left = 1.01 * need
+    assert not rules.cross_validation_first(todo)  # the scoring fits, the refit does not
+    need += refit
     rules.seconds_left = 1.05 * need
     assert rules.cross_validation_first(todo) and rules.direct_fit(todo) is None
-    cost = flops(rules.build(first, None))
     per_epoch = rules.costs.estimate(Kind.CNN, cost, len(Y), 1) - OVERHEAD
     for share in (0.9, 0.5):
         rules.seconds_left = share * need
