@@ -17,7 +17,7 @@ SAFETY = 1.1  # estimates are inflated this much
 OVERHEAD = 1.0  # seconds per fit: compiling, resetting, the first epoch's tracing
 RATES = "rates|loop2"
 """The calibration file's key prefix for remembered rates: rates an earlier training loop
-measured (Keras's `fit`, up to 1.75 times slower on small data) are not reused."""
+measured (Keras's `fit`, 1.4-1.9 times slower an epoch in bench_speed.py) are not reused."""
 
 
 @dataclass

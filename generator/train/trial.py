@@ -179,11 +179,11 @@ def fit(
     direct fit spends its budget however far off the cost model's estimate was).
 
     The loop is this module's own, around the model's traced Keras training step: on small
-    data Keras's `fit` costs as much again in per-epoch and per-batch work (on 227 images at
-    28px, 0.125 s an epoch against 0.071 s)."""
+    data Keras's `fit` costs as much again in per-epoch and per-batch work (bench_speed.py
+    measures the two side by side)."""
     model = trainer.reset()
     size = batch_size(len(train))
-    watch = _Watch(deadline, hard_deadline, advance, validation, PATIENCE)
+    watch = _Watch(deadline, advance, validation, PATIENCE)
     planned = None if validation is not None else max_epochs
     filling = (deadline, fill) if fill is not None and planned and warm else None
     schedule = _Cosine(learning_rate, planned, warm, filling)
@@ -272,12 +272,11 @@ class _Watch:
     def __init__(
         self,
         deadline: float,
-        hard: float,
         advance: Advance,
         validation: Rows | None,
         patience: int,
     ) -> None:
-        self.deadline, self.hard, self.advance = deadline, hard, advance
+        self.deadline, self.advance = deadline, advance
         self.validation, self.patience = validation, patience
         self.best_loss = math.inf
         self.best_weights: list[Any] | None = None
