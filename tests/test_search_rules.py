@@ -93,6 +93,21 @@ def test_two_recipes_are_averaged_only_when_it_helps_and_they_read_the_same_inpu
     assert choose([x, partial], Y, 0.03, 3) == (0,)
 
 
+def test_a_recipe_the_budget_cut_short_is_chosen_when_already_better_beyond_noise() -> None:
+    best = scored(0.6, noise=0.3)
+    first_fold = np.arange(len(Y)) < len(Y) // 2
+    cut = scored(0.95, Recipe("small-cnn", Kind.CNN, 32, augment="shift"), noise=0.3)
+    cut.probabilities[~first_fold] = np.nan
+    cut.fits = cut.fits[:1]
+    assert choose([best, cut], Y, 0.03, 3) == (1,)
+    cut.abandoned = True  # stopped by the search, not the budget: never chosen
+    assert choose([best, cut], Y, 0.03, 3) == (0,)
+    cut.abandoned = False
+    close = Scored(cut.recipe, best.probabilities.copy(), cut.fits)  # as good: not chosen
+    close.probabilities[~first_fold] = np.nan
+    assert choose([best, close], Y, 0.03, 3) == (0,)
+
+
 @dataclass
 class FakeRules(BudgetRules):
     """The budget rules over a fixed time left and a known rate."""

@@ -88,8 +88,10 @@ def _losses(s: Scored, y: np.ndarray, rows: np.ndarray) -> np.ndarray:
 
 def choose(scored: Sequence[Scored], y: np.ndarray, gain: float, folds: int) -> tuple[int, ...]:
     """Indices of the members: the recipe with the lowest out-of-fold log-loss among those
-    scored on every fold (the first recipe if none was), and a second one with the same
-    input when averaging the two cuts that log-loss by `gain` without losing accuracy."""
+    scored on every fold (the first recipe if none was), or one the budget cut short that
+    already beats it beyond noise on the images both were scored on (`improves`); and a
+    second one with the same input when averaging the two cuts that log-loss by `gain`
+    without losing accuracy."""
     complete = [i for i, s in enumerate(scored) if len(s.fits) == folds] or [0]
 
     def score(p: np.ndarray, rows: np.ndarray) -> tuple[float, float]:
@@ -99,6 +101,10 @@ def choose(scored: Sequence[Scored], y: np.ndarray, gain: float, folds: int) -> 
         return score(scored[i].probabilities, scored[i].covered)
 
     best = min(complete, key=lambda i: (alone(i)[1], -alone(i)[0]))
+    for i, s in enumerate(scored):
+        cut_short = i not in complete and s.fits and not s.abandoned
+        if cut_short and improves(s, scored[best], y):
+            best = i
     accuracy, loss = alone(best)
     partner, partner_loss = None, loss * (1 - gain)
     for i in complete:
