@@ -58,8 +58,8 @@ class BudgetRules:
 
     def calibrate(self, n_classes: int) -> None:
         """Measure this machine's convnet rate once (a few epochs of the default convnet on
-        random images; about 1.5 s on 2 cores), when no earlier run on it left one: the budget rules need
-        it before the first fit."""
+        random images; about 1.5 s on 2 cores), when no earlier run on it left one: the
+        budget rules need it before the first fit."""
         if Kind.CNN in self.costs.rate:
             return
         rng = np.random.default_rng(0)
