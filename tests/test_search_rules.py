@@ -191,7 +191,6 @@ def test_small_data_is_cross_validated_from_the_start_when_the_budget_holds_it()
 
     from generator.train.budget import (
         AUGMENTED_EPOCHS,
-        DIRECT_MAX_EPOCHS,
         DIRECT_SHARE,
         FOLDS,
         MAX_REFIT,
@@ -233,7 +232,7 @@ def test_small_data_is_cross_validated_from_the_start_when_the_budget_holds_it()
         assert not rules.cross_validation_first(todo)
         fits = int(DIRECT_SHARE * (rules.seconds_left - OVERHEAD) / per_epoch)
         assert fits > 0.6 * AUGMENTED_EPOCHS  # enough epochs for shifted images
-        assert rules.direct_fit(todo) == (first, min(DIRECT_MAX_EPOCHS, fits))
+        assert rules.direct_fit(todo) == first
     rules.seconds_left = 100 * need
     assert rules.cross_validation_first(todo)
     rules.y = np.zeros(5000, dtype=np.int64)  # large data: never cross-validated

@@ -84,16 +84,16 @@ class BudgetRules:
             )
         self.costs.observe(Kind.CNN, flops(trainer.model), len(rows), result, stopped=False)
 
-    def direct_fit(self, todo: Sequence[Recipe]) -> tuple[Recipe, int] | None:
-        """(recipe, epochs) when this machine's remembered rate says the budget cannot score
-        recipes and still train the shipped model well: on small data (CV_MAX_IMAGES), when
-        it does not hold cross-validating two convnets and a refit (cross_validation_first);
-        on large data, when it does not hold the first convnet's fit on the train split and
-        its refit. Then one convnet trains on train + validation for as many epochs as the
-        budget holds, like a plain Keras script
-        (shifted images when that is AUGMENTED_EPOCHS or near and the data is at most
-        SHIFT_MAX_IMAGES, else plain ones, which converge sooner). None: the usual search
-        (also when a pretrained head comes first)."""
+    def direct_fit(self, todo: Sequence[Recipe]) -> Recipe | None:
+        """The convnet to fit directly, when this machine's remembered rate says the budget
+        cannot score recipes and still train the shipped model well: on small data
+        (CV_MAX_IMAGES), when it does not hold cross-validating two convnets and a refit
+        (cross_validation_first); on large data, when it does not hold the first convnet's
+        fit on the train split and its refit. It then trains on train + validation for as
+        many epochs as the budget holds, like a plain Keras script (on shifted images when
+        the budget holds AUGMENTED_EPOCHS or near and the data is at most SHIFT_MAX_IMAGES,
+        else on plain ones, which converge sooner). None: the usual search (also when a
+        pretrained head comes first)."""
         cnns = [r for r in todo if r.kind is Kind.CNN]
         if not cnns or todo[0].kind is not Kind.CNN or Kind.CNN not in self.costs.rate:
             return None
@@ -113,10 +113,9 @@ class BudgetRules:
         # a margin for building, tracing and a busier machine than the remembered rate's
         fits = int(DIRECT_SHARE * (self.left() - OVERHEAD) / per_epoch)
         plain = next((r for r in cnns if r.augment == "none"), first)
-        cap = self.direct_cap()
-        if fits >= 0.6 * AUGMENTED_EPOCHS and n <= SHIFT_MAX_IMAGES:
-            return first, min(cap, fits)
-        return plain, max(1, min(cap, fits))
+        if min(self.direct_cap(), fits) >= 0.6 * AUGMENTED_EPOCHS and n <= SHIFT_MAX_IMAGES:
+            return first
+        return plain
 
     def direct_cap(self) -> int:
         """The most epochs a direct fit trains (the budget usually ends it sooner)."""

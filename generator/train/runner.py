@@ -234,7 +234,7 @@ class Runner(BudgetRules):
                 self.calibrate(self.n_classes)
             direct = self.direct_fit(todo)
             if direct is not None:  # as many epochs as the budget holds, measured as it runs
-                return self.direct(direct[0], self.direct_cap(), fill=DIRECT_SHARE)
+                return self.direct(direct, self.direct_cap(), fill=DIRECT_SHARE)
             if self.cross_validation_first(todo):
                 self.set_protocol(CROSS_VALIDATION, (self.options.folds or FOLDS))
             else:
