@@ -12,7 +12,8 @@
    averaging helps) is refit on train + validation for 1.2 times the epochs its fits
    needed, up to 3 times that when the budget left holds them; when it holds none, under
    cross-validation its fold models ship, averaged. The budget is a cap: the search ends
-   when its recipes stop improving.
+   when its recipes stop improving. It counts training time, from after TensorFlow's
+   import.
 """
 
 from __future__ import annotations
@@ -85,8 +86,8 @@ def train(
     """Score recipes on the split's train + validation part and build the best (see the
     module docstring for the steps). The test part is never read."""
     reporter = reporter or NullReporter()
-    start = time.monotonic()
-    compute = select_compute(options.compute)
+    compute = select_compute(options.compute)  # imports TensorFlow (seconds)
+    start = time.monotonic()  # the budget is training time, as a training script's clock is
     replay = options.plan
     if replay is not None:
         reporter.info(f"Training on {compute.describe()}: the recorded plan, with no deadline")
