@@ -183,6 +183,26 @@ def test_shifts_repeat_the_edge_instead_of_wrapping_round() -> None:
     assert np.array_equal(augment(seed=1, flip=False)(x), shifted)  # seeded: repeatable
 
 
+def test_flips_mirror_some_images_which_are_then_shifted_like_the_rest() -> None:
+    x = np.random.default_rng(0).integers(0, 256, (64, 16, 16, 3), dtype=np.uint8)
+    out = augment(seed=2, flip=True)(x)
+
+    def shifts_of(image: np.ndarray) -> bool:
+        """Whether `image` shifted by up to 2 px (edges repeated) is an output."""
+        for dy in range(-2, 3):
+            for dx in range(-2, 3):
+                ys = np.clip(np.arange(16) - dy, 0, 15)
+                xs = np.clip(np.arange(16) - dx, 0, 15)
+                if any(np.array_equal(image[ys][:, xs], o) for o in out):
+                    return True
+        return False
+
+    mirrored = [shifts_of(image[:, ::-1]) for image in x]
+    kept = [shifts_of(image) for image in x]
+    assert all(m or k for m, k in zip(mirrored, kept, strict=True))
+    assert 10 < sum(mirrored) < 54 and 10 < sum(kept) < 54  # about half of each
+
+
 def test_small_data_is_cross_validated_from_the_start_when_the_budget_holds_it() -> None:
     """Cross-validating the first two convnets for AUGMENTED_EPOCHS + PATIENCE epochs a fold,
     and the first one's longest refit, decide between scoring recipes from the start and

@@ -85,18 +85,16 @@ def augment(seed: int, flip: bool) -> Callable[[np.ndarray], np.ndarray]:
     rng = np.random.default_rng(seed)
 
     def transform(x: np.ndarray) -> np.ndarray:
-        out = x.copy()
-        if flip:
-            flipped = rng.random(len(x)) < 0.5
-            out[flipped] = out[flipped, :, ::-1]
+        flipped = rng.random(len(x)) < 0.5 if flip else np.zeros(len(x), dtype=bool)
         limit = max(1, x.shape[1] // 8)
         h, w = x.shape[1:3]
-        for i, (dy, dx) in enumerate(rng.integers(-limit, limit + 1, (len(x), 2))):
-            # shifted in, with the border's own pixels filling the gap (no wrap-around)
-            ys = np.clip(np.arange(h) - dy, 0, h - 1)
-            xs = np.clip(np.arange(w) - dx, 0, w - 1)
-            out[i] = out[i][ys][:, xs]
-        return out
+        shifts = rng.integers(-limit, limit + 1, (len(x), 2))
+        # each output pixel's source row and column: shifted in, with the border's own
+        # pixels filling the gap (no wrap-around); a flipped image reads its columns mirrored
+        ys = np.clip(np.arange(h) - shifts[:, :1], 0, h - 1)
+        xs = np.clip(np.arange(w) - shifts[:, 1:], 0, w - 1)
+        xs = np.where(flipped[:, None], w - 1 - xs, xs)
+        return x[np.arange(len(x))[:, None, None], ys[:, :, None], xs[:, None, :]]
 
     return transform
 
