@@ -121,6 +121,7 @@ class FakeRules(BudgetRules):
         self.folds = 3
         self.deadline = time.monotonic() + self.seconds_left
         self.reporter = type("R", (), {"warn": lambda self, text: None})()
+        self.flops_cache = {}
 
     def left(self) -> float:
         return self.seconds_left

@@ -49,6 +49,7 @@ class BudgetRules:
     options: Any
     inputs: dict[tuple[str, int], Rows | None]
     reporter: Any
+    flops_cache: dict[tuple[Kind, str, int], float]  # each architecture's cost per image
 
     def build(self, recipe: Recipe, rows: Rows) -> Any:
         raise NotImplementedError
@@ -147,15 +148,21 @@ class BudgetRules:
         )
         return need <= self.left()
 
-    def _flops(self, recipe: Recipe) -> float:
-        return flops(self.build(recipe, Rows(np.zeros((0, 1)), self.y[:0])))
+    def _flops(self, recipe: Recipe, rows: Rows | None = None) -> float:
+        """A recipe's cost per image; its architecture is built once to count it (`rows`:
+        its inputs, which a head's width is read from)."""
+        key = (recipe.kind, recipe.family, recipe.input_size)
+        if key not in self.flops_cache:
+            rows = rows if rows is not None else Rows(np.zeros((0, 1)), self.y[:0])
+            self.flops_cache[key] = flops(self.build(recipe, rows))
+        return self.flops_cache[key]
 
     def recipe_estimate(self, recipe: Recipe) -> float:
         """Seconds to score a recipe under the current protocol (0 when unknown)."""
         rows = self.inputs.get(recipe.input_key)
         if rows is None:
             return 0.0
-        cost = flops(self.build(recipe, rows))
+        cost = self._flops(recipe, rows)
         train_rows = len(self.y) * (self.folds - 1) if self.folds > 1 else self.n_train
         return self.costs.estimate(recipe.kind, cost, train_rows)
 

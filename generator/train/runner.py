@@ -75,6 +75,7 @@ class Runner(BudgetRules):
         self.extractors: dict[tuple[str, int], Any] = {}
         self.costs = Costs.remembered(calibration_file(), machine_key(compute))
         self.models: dict[Recipe, Fresh] = {}
+        self.flops_cache = {}
         self.filling: float | None = None  # a direct fit's share of the time left
 
     def set_protocol(self, protocol: str, folds: int) -> None:
