@@ -23,10 +23,6 @@ class Evaluated:
     recipe: Recipe
     fold_epochs: tuple[int, ...]
 
-    @property
-    def complete(self) -> bool:
-        return all(self.fold_epochs)
-
 
 @dataclass(frozen=True)
 class Plan:
