@@ -78,10 +78,18 @@ def base_blobs(files: dict[str, bytes]) -> dict[str, bytes]:
 def selection_text(plan: Plan, train: int, validation: int) -> str:
     """How the README says the recipes were compared."""
     if plan.protocol == CROSS_VALIDATION:
-        return (
+        text = (
             f"scored by {plan.folds}-fold cross-validation over the {train} + {validation} train "
             "and validation images (accuracy and log-loss of each image's out-of-fold prediction)"
         )
+        done = plan.shipped_folds()
+        if done < plan.folds:
+            text += (
+                f"; the budget ended while the shipped recipe was scored on {done} of the "
+                f"{plan.folds} folds, which already put it ahead of the rest, and its scores "
+                "are on those folds' images"
+            )
+        return text
     if plan.protocol == DIRECT:
         return (
             f"not compared: the budget held one convnet, trained on all {train} + {validation} "

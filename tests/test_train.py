@@ -331,6 +331,35 @@ def test_an_ensemble_of_heads_on_the_stand_in_weights_exports_as_one_graph(
     np.testing.assert_allclose(probabilities.sum(1), 1.0, atol=1e-5)
 
 
+def test_a_recipe_the_budget_cut_short_replays_and_says_what_its_score_covers(
+    make_dataset: MakeDataset,
+) -> None:
+    """A shipped recipe scored on 1 of 2 folds: the replay trains that fold and the refit
+    only, and the score is described as covering that fold, not as cross-validated."""
+    from generator.project import selection_text
+
+    labels, split = _tiny_split(make_dataset)
+    plan = Plan.from_dict(
+        plan_table(
+            recipe_row("small-cnn", [2, 2]),
+            recipe_row("small-cnn", [2, 0], augment="shift"),
+            shipped=[1],
+            refit=[2],
+        )
+    )
+    assert plan.shipped_folds() == 1
+    assert plan.describe_score() == "accuracy on 1 of 2 cross-validation folds"
+    assert "scored on 1 of the 2 folds" in selection_text(plan, 10, 5)
+    options = TrainOptions(time_budget=60, weights="none", plan=plan)
+    result = train(split, labels, options)
+    assert result.plan == plan
+    assert result.winner.name == plan.evaluated[1].recipe.name
+    assert result.winner.stage == "refit on train + validation"
+    whole = replace(plan, shipped=(0,))
+    assert whole.describe_score() == "2-fold cross-validated accuracy"
+    assert "folds, which" not in selection_text(whole, 10, 5)
+
+
 def test_a_short_budget_trains_one_convnet_on_train_and_validation(
     make_dataset: MakeDataset,
 ) -> None:

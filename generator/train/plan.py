@@ -49,9 +49,17 @@ class Plan:
                 found.append(e.recipe.family)
         return found
 
+    def shipped_folds(self) -> int:
+        """On how many folds every shipped member was scored (fewer than `folds` when the
+        budget cut the chosen recipe short)."""
+        return min(sum(1 for e in self.evaluated[i].fold_epochs if e) for i in self.shipped)
+
     def describe_score(self) -> str:
-        """What a recipe's accuracy was measured on, in words."""
+        """What the shipped model's accuracy was measured on, in words."""
         if self.protocol == CROSS_VALIDATION:
+            done = self.shipped_folds()
+            if done < self.folds:
+                return f"accuracy on {done} of {self.folds} cross-validation folds"
             return f"{self.folds}-fold cross-validated accuracy"
         return "validation accuracy"
 
