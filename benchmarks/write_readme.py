@@ -580,14 +580,14 @@ def speed_section(data: dict[str, Any]) -> list[str]:
     extraction = data.get("extraction") or []
     if extraction:
         out += [
-            "Feature extraction, MobileNetV2 on 256 image files: modelgen's path (decoding on a "
-            "thread, onnxruntime on every core) against a raw onnxruntime session on the same "
-            "images already decoded (inference alone), and against a plain loop that decodes "
-            "each batch of 32 and then runs the same session, in the same run, each warmed by "
-            "one batch first. The bound is the most the first ratio can be when decoding and "
-            "inference share the cores: decoding's CPU time alone, measured in the same run, "
-            "spread over every core with nothing lost. Share of the machine's float32 "
-            "matrix-multiply peak:",
+            f"Feature extraction, MobileNetV2 on {extraction[0].get('images', 256)} image "
+            "files: modelgen's path (decoding on a thread, onnxruntime on every core) against a "
+            "raw onnxruntime session (its default options) on the same images already decoded "
+            "(inference alone), and against a plain loop that decodes each batch of 32 and then "
+            "runs the same session, in the same run, each warmed by one batch first. The bound "
+            "is the most the first ratio can be when decoding and inference share the cores: "
+            "decoding's CPU time alone, measured in the same run, spread over every core with "
+            "nothing lost. Share of the machine's float32 matrix-multiply peak:",
             "",
         ]
         rows = []
