@@ -533,6 +533,8 @@ def speed_section(data: dict[str, Any]) -> list[str]:
         out += ["", "Where the time went (`--verbose`, seconds):", ""]
         out += table(list(grouped), [[cell(_stats(values), 1) for values in grouped.values()]])
         out += [""]
+        if data.get("default_note"):
+            out += [str(data["default_note"]), ""]
     photos = data.get("photos") or []
     if photos:
         out += [
