@@ -295,9 +295,54 @@ def training_loop(repeats: int, epochs: int) -> list[dict[str, Any]]:
     return rows
 
 
+def batch_norm_step(repeats: int, steps: int) -> list[dict[str, Any]]:
+    """Seconds a training step of the separable convnet, with modelgen's fused batch
+    normalization against Keras's own layer: the same step (`Fresh`), the same random
+    batch of 32, alternating, in this process, with op determinism on as in a search."""
+    import tensorflow as tf
+
+    from generator.train.networks import build_separable_cnn
+    from generator.train.runtime import seed_everything
+
+    seed_everything(0)
+    from generator.train.trial import Fresh, one_hot, sample_weights
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for size in (28, 64):
+        labels = rng.integers(0, 10, 32)
+        batch = (
+            tf.constant(rng.uniform(0, 255, (32, size, size, 3)).astype(np.float32)),
+            tf.constant(one_hot(labels, 10)),
+            tf.constant(sample_weights(labels, 10)),
+        )
+        steps_of = {
+            fused: Fresh(build_separable_cnn(size, 10, fused=fused), 1e-3).step
+            for fused in (True, False)
+        }
+        for repeat in range(repeats + 1):  # the first of each traces: left out
+            seconds = {}
+            for fused, step in steps_of.items():
+                start = time.perf_counter()
+                for _ in range(steps):
+                    step(batch)
+                seconds[fused] = (time.perf_counter() - start) / steps
+            if repeat == 0:
+                continue
+            row = {"size": size, "batch": 32, "repeat": repeat}
+            row |= {"fused_step_ms": round(1000 * seconds[True], 3)}
+            row |= {"keras_step_ms": round(1000 * seconds[False], 3)}
+            row |= {"speed_up": round(seconds[False] / seconds[True], 3)}
+            print("batch norm", row, flush=True)
+            rows.append(row)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--parts", nargs="+", default=["default", "photos", "loop", "extraction"])
+    parser.add_argument(
+        "--parts", nargs="+", default=["default", "photos", "loop", "batchnorm", "extraction"]
+    )
     add_common_arguments(parser)
     args = parser.parse_args()
     seeds = seeds_of(args)
@@ -325,6 +370,9 @@ def main() -> None:
             recorder.write()
         if "loop" in args.parts:
             recorder["training_loop"] = training_loop(2 if args.quick else 3, 10)
+            recorder.write()
+        if "batchnorm" in args.parts:
+            recorder["batch_norm"] = batch_norm_step(2 if args.quick else 5, 100)
             recorder.write()
         if "extraction" in args.parts and args.weights != "none":
             sizes = [128] if args.quick else [128, 224]

@@ -579,6 +579,27 @@ def speed_section(data: dict[str, Any]) -> list[str]:
             )
         out += table(["images", "modelgen's loop", "Keras `fit`", "speed-up"], rows)
         out += [""]
+    norm = data.get("batch_norm") or []
+    if norm:
+        out += [
+            "Batch normalization: milliseconds a training step of the separable convnet "
+            "(a batch of 32 random images), with modelgen's fused layer against Keras's own, "
+            "alternating in one process:",
+            "",
+        ]
+        rows = []
+        for size in sorted({r["size"] for r in norm}):
+            group = [r for r in norm if r["size"] == size]
+            rows.append(
+                [
+                    f"{size} px",
+                    cell(_stats([r["fused_step_ms"] for r in group]), 2),
+                    cell(_stats([r["keras_step_ms"] for r in group]), 2),
+                    cell(_stats([r["speed_up"] for r in group]), 2),
+                ]
+            )
+        out += table(["input", "fused", "Keras", "speed-up"], rows)
+        out += [""]
     extraction = data.get("extraction") or []
     if extraction:
         out += [

@@ -34,7 +34,7 @@ from generator.train.features import (
     fill,
 )
 from generator.train.folds import assign_folds
-from generator.train.networks import build_cnn, build_extractor
+from generator.train.networks import build_cnn, build_extractor, fused_batch_normalization
 from generator.train.plan import Plan
 from generator.train.recipes import recipes
 from generator.train.runner import Runner
@@ -244,6 +244,40 @@ def test_export_parity_and_float32_copy_of_a_mixed_precision_model(tmp_path: Pat
     session = onnx_session(path)
     assert session.get_inputs()[0].name == "image"
     assert onnx_predict(session, images).shape == (6, 3)
+
+
+def test_fused_batch_normalization_trains_as_keras_does() -> None:
+    """Same outputs, gradients and moving statistics as Keras's layer, in a training step and
+    after it; and it trains under mixed precision."""
+    tf = tensorflow()
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.uniform(-2, 5, (6, 5, 4, 3)).astype(np.float32))
+    upstream = tf.constant(rng.normal(size=(6, 5, 4, 3)).astype(np.float32))
+    found = []
+    keras_layer = tf.keras.layers.BatchNormalization(momentum=0.9)
+    for layer in (keras_layer, fused_batch_normalization()(momentum=0.9)):
+        layer.build(x.shape)
+        layer.set_weights(
+            [np.array(v, "f") for v in ([0.5, 1, 2], [0.1, 0, -1], [1, 0, 2], [2, 1, 3])]
+        )
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(layer(x, training=True) * upstream)
+        grads = tape.gradient(loss, [x, layer.gamma, layer.beta])
+        outputs = [layer(x, training=True), *grads, layer.moving_mean, layer.moving_variance]
+        found.append([np.asarray(v) for v in (*outputs, layer(x, training=False))])
+    for keras_value, fused_value in zip(*found, strict=True):
+        np.testing.assert_allclose(fused_value, keras_value, rtol=1e-4, atol=1e-4)
+    graph = tf.function(lambda v: layer(v, training=True)).get_concrete_function(x).graph
+    assert "FusedBatchNormV3" in {op.type for op in graph.get_operations()}
+    keras = tf.keras
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        layer = fused_batch_normalization()()
+        out = layer(tf.cast(x, "float16"), training=True)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert out.dtype == "float16" and layer.moving_mean.dtype == "float32"
 
 
 def _tiny_split(make_dataset: MakeDataset, **counts: int) -> tuple[tuple[str, ...], Split]:
