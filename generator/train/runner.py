@@ -31,7 +31,6 @@ from .networks import (
     CNN_ARCHITECTURES,
     build_extractor,
     build_head,
-    flops,
 )
 from .plan import CROSS_VALIDATION, DIRECT, HOLDOUT, Evaluated, Plan, shipped_stage
 from .recipes import Recipe, describe, shipped_name
@@ -159,7 +158,8 @@ class Runner(BudgetRules):
         model = trainer.model
         self.cut = self.cut or result.cut
         self.tracing += max(0.0, result.first_epoch_seconds - result.epoch_seconds)
-        self.costs.observe(recipe.kind, flops(model), len(train), result, validation is not None)
+        cost = self._flops(recipe, train)
+        self.costs.observe(recipe.kind, cost, len(train), result, validation is not None)
         return model, result
 
     def evaluate(
@@ -185,7 +185,7 @@ class Runner(BudgetRules):
                 recipe.name if self.folds == 1 else f"{recipe.name}, fold {f + 1} of {self.folds}"
             )
             model, result = self.fit_one(recipe, rows.take(~held), rows.take(held), epochs, label)
-            scored.flops = scored.flops or flops(model)
+            scored.flops = self._flops(recipe, rows)
             assert result.probabilities is not None
             scored.probabilities[held] = result.probabilities
             scored.fits.append(result)
