@@ -20,6 +20,7 @@ import argparse
 import json
 import subprocess
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -566,17 +567,11 @@ def speed_section(data: dict[str, Any]) -> list[str]:
             "weights, alternating in one process:",
             "",
         ]
-        rows = []
-        for images, size in sorted({(r["images"], r["size"]) for r in loop}):
-            group = [r for r in loop if (r["images"], r["size"]) == (images, size)]
-            rows.append(
-                [
-                    f"{images:,} at {size} px",
-                    cell(_stats([r["loop_epoch_seconds"] for r in group]), 3),
-                    cell(_stats([r["keras_fit_epoch_seconds"] for r in group]), 3),
-                    cell(_stats([r["speed_up"] for r in group]), 2),
-                ]
-            )
+        rows = compared(
+            loop,
+            lambda r: f"{r['images']:,} at {r['size']} px",
+            (("loop_epoch_seconds", 3), ("keras_fit_epoch_seconds", 3), ("speed_up", 2)),
+        )
         out += table(["images", "modelgen's loop", "Keras `fit`", "speed-up"], rows)
         out += [""]
     norm = data.get("batch_norm") or []
@@ -587,17 +582,11 @@ def speed_section(data: dict[str, Any]) -> list[str]:
             "alternating in one process:",
             "",
         ]
-        rows = []
-        for size in sorted({r["size"] for r in norm}):
-            group = [r for r in norm if r["size"] == size]
-            rows.append(
-                [
-                    f"{size} px",
-                    cell(_stats([r["fused_step_ms"] for r in group]), 2),
-                    cell(_stats([r["keras_step_ms"] for r in group]), 2),
-                    cell(_stats([r["speed_up"] for r in group]), 2),
-                ]
-            )
+        rows = compared(
+            norm,
+            lambda r: f"{r['size']} px",
+            (("fused_step_ms", 2), ("keras_step_ms", 2), ("speed_up", 2)),
+        )
         out += table(["input", "fused", "Keras", "speed-up"], rows)
         out += [""]
     extraction = data.get("extraction") or []
@@ -728,6 +717,21 @@ def _count(names: list[str | None]) -> dict[str, int]:
         key = "(none)" if name is None else name
         found[key] = found.get(key, 0) + 1
     return dict(sorted(found.items(), key=lambda kv: -kv[1]))
+
+
+def compared(
+    records: list[dict[str, Any]],
+    label: Callable[[dict[str, Any]], str],
+    fields: Sequence[tuple[str, int]],
+) -> list[list[str]]:
+    """One row per label (in the records' order): each field's mean ± std over its records."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        groups.setdefault(label(record), []).append(record)
+    return [
+        [name, *(cell(_stats([r[field] for r in group]), digits) for field, digits in fields)]
+        for name, group in groups.items()
+    ]
 
 
 def stale_line(script: str, data: dict[str, Any]) -> list[str]:
