@@ -501,6 +501,8 @@ def baseline_section(data: dict[str, Any]) -> list[str]:
         rows,
     )
     out += ["", f"modelgen was behind in {behind_total} of {len(runs)} runs."]
+    if data.get("note"):
+        out += ["", str(data["note"])]
     return out
 
 
