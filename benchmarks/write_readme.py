@@ -323,7 +323,7 @@ def budget_section(data: dict[str, Any]) -> list[str]:
             "data",
             "budget",
             "runs",
-            "planned",
+            "protocol",
             "trained",
             "trained / budget",
             "runs cut by the deadline",
@@ -335,7 +335,7 @@ def budget_section(data: dict[str, Any]) -> list[str]:
                 seconds(r["budget"]),
                 f"{r['runs'] - r['refused']}"
                 + (f" ({r['refused']} refused)" if r["refused"] else ""),
-                cell(r["planned_seconds"], 0, " s"),
+                tally(r.get("protocols") or {}),
                 cell(r["trained_seconds"], 1, " s"),
                 cell(r["ratio"], 2),
                 f"{r['deadline_cut']}",
