@@ -560,37 +560,12 @@ def speed_section(data: dict[str, Any]) -> list[str]:
             )
         out += table(["budget", "model made", "wall time", "held-out accuracy", "model"], rows)
         out += [""]
-    loop = data.get("training_loop") or []
-    if loop:
-        out += [
-            "The training loop: seconds an epoch of the default convnet on random images, "
-            "modelgen's loop (batches converted to float32 as they go) against Keras's "
-            "`model.fit` on the same images already in float32, same batch size and sample "
-            "weights, alternating in one process:",
-            "",
-        ]
-        rows = compared(
-            loop,
-            lambda r: f"{r['images']:,} at {r['size']} px",
-            (("loop_epoch_seconds", 3), ("keras_fit_epoch_seconds", 3), ("speed_up", 2)),
-        )
-        out += table(["images", "modelgen's loop", "Keras `fit`", "speed-up"], rows)
-        out += [""]
-    norm = data.get("batch_norm") or []
-    if norm:
-        out += [
-            "Batch normalization: milliseconds a training step of the separable convnet "
-            "(a batch of 32 random images), with modelgen's fused layer against Keras's own, "
-            "alternating in one process:",
-            "",
-        ]
-        rows = compared(
-            norm,
-            lambda r: f"{r['size']} px",
-            (("fused_step_ms", 2), ("keras_step_ms", 2), ("speed_up", 2)),
-        )
-        out += table(["input", "fused", "Keras", "speed-up"], rows)
-        out += [""]
+    for key, intro, label, fields, headers in SIDE_BY_SIDE:
+        records = data.get(key) or []
+        if records:
+            out += [intro, ""]
+            out += table(headers, compared(records, label, fields))
+            out += [""]
     extraction = data.get("extraction") or []
     if extraction:
         out += [
@@ -719,6 +694,33 @@ def _count(names: list[str | None]) -> dict[str, int]:
         key = "(none)" if name is None else name
         found[key] = found.get(key, 0) + 1
     return dict(sorted(found.items(), key=lambda kv: -kv[1]))
+
+
+SIDE_BY_SIDE: tuple[
+    tuple[str, str, Callable[[dict[str, Any]], str], tuple[tuple[str, int], ...], list[str]], ...
+] = (
+    (
+        "training_loop",
+        "The training loop: seconds an epoch of the default convnet on random images, "
+        "modelgen's loop (batches converted to float32 as they go) against Keras's "
+        "`model.fit` on the same images already in float32, same batch size and sample "
+        "weights, alternating in one process:",
+        lambda r: f"{r['images']:,} at {r['size']} px",
+        (("loop_epoch_seconds", 3), ("keras_fit_epoch_seconds", 3), ("speed_up", 2)),
+        ["images", "modelgen's loop", "Keras `fit`", "speed-up"],
+    ),
+    (
+        "batch_norm",
+        "Batch normalization: milliseconds a training step of the separable convnet "
+        "(a batch of 32 random images), with modelgen's fused layer against Keras's own, "
+        "alternating in one process:",
+        lambda r: f"{r['size']} px",
+        (("fused_step_ms", 2), ("keras_step_ms", 2), ("speed_up", 2)),
+        ["input", "fused", "Keras", "speed-up"],
+    ),
+)
+"""bench_speed's parts that compare modelgen with Keras side by side: the JSON key, the
+text before the table, each row's label, the fields (with their digits), the headers."""
 
 
 def compared(
