@@ -303,10 +303,9 @@ def batch_norm_step(repeats: int, steps: int) -> list[dict[str, Any]]:
 
     from generator.train.networks import build_separable_cnn
     from generator.train.runtime import seed_everything
-
-    seed_everything(0)
     from generator.train.trial import Fresh, one_hot, sample_weights
 
+    seed_everything(0)
     rng = np.random.default_rng(0)
     rows = []
     for size in (28, 64):
