@@ -257,10 +257,15 @@ def modelgen_run(
         "candidates": len(result.leaderboard),
         "families_trained": trained_families(result),
         "deadline_cut": bool(result.deadline_cut),
-        "extraction_seconds": round(
-            sum(v for k, v in clock.phases.items() if k.endswith("features")), 2
-        ),
+        "extraction_seconds": round(sum(v for k, v in clock.phases.items() if extracting(k)), 2),
     }
+
+
+def extracting(phase: str) -> bool:
+    """Whether a search phase computes backbone features: exporting the backbone to ONNX
+    ("mobilenet_v2 at 128px to ONNX") or filling the cache ("mobilenet_v2 features at
+    128px")."""
+    return " features at " in phase or phase.endswith(" to ONNX")
 
 
 def first_time(points: list[tuple[float, float, float]], column: int, target: float) -> float:
