@@ -454,7 +454,7 @@ def scan_section(data: dict[str, Any]) -> list[str]:
     return out
 
 
-def groups_held(runs: list[dict[str, Any]]) -> str:
+def split_sizes(runs: list[dict[str, Any]]) -> str:
     """The 20% splits' sizes, as one number or a range."""
     sizes = sorted({r["held_out_split"] for r in runs if "held_out_split" in r})
     return str(sizes[0]) if len(sizes) == 1 else f"{sizes[0]}–{sizes[-1]}"
@@ -519,7 +519,7 @@ def baseline_section(data: dict[str, Any]) -> list[str]:
         out += [
             "",
             "On the 20% split alone (the runs' first "
-            f"{groups_held(runs)} held-out images), modelgen vs Keras: "
+            f"{split_sizes(runs)} held-out images), modelgen vs Keras: "
             + "; ".join(split_only)
             + ".",
         ]
