@@ -265,17 +265,17 @@ import importlib, json, sys
 sys.path.insert(0, sys.argv[1])
 classifier = importlib.import_module(sys.argv[2]).load()
 pairs = json.loads(sys.stdin.read())
-right = 0
+right = []
 for start in range(0, len(pairs), 500):
     chunk = pairs[start : start + 500]
     found = classifier.predict_batch([p for p, _ in chunk])
-    right += sum(f.label == label for f, (_, label) in zip(found, chunk))
-print(right / len(pairs))
+    right += [f.label == label for f, (_, label) in zip(found, chunk)]
+print(json.dumps(right))
 """
 
 
-def library_accuracy(project: Path, package: str, pairs: Sequence[tuple[Any, str]]) -> float:
-    """Accuracy of a generated project's own library on (image path, label) pairs, in a
+def library_right(project: Path, package: str, pairs: Sequence[tuple[Any, str]]) -> list[bool]:
+    """Which (image path, label) pairs a generated project's own library gets right, in a
     process of its own (no TensorFlow: what a user of the project runs)."""
     done = subprocess.run(
         [sys.executable, "-c", LIBRARY_ACCURACY, str(project / "src"), package],
@@ -284,4 +284,10 @@ def library_accuracy(project: Path, package: str, pairs: Sequence[tuple[Any, str
         text=True,
         check=True,
     )
-    return float(done.stdout.strip())
+    return [bool(r) for r in json.loads(done.stdout)]
+
+
+def library_accuracy(project: Path, package: str, pairs: Sequence[tuple[Any, str]]) -> float:
+    """Accuracy of a generated project's own library on (image path, label) pairs."""
+    right = library_right(project, package, pairs)
+    return sum(right) / len(right)
