@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from generator.train.budget import MAX_REFIT, MIN_REFIT, BudgetRules
+from generator.train.budget import MAX_REFIT, MIN_REFIT, SOLO_REFIT, BudgetRules
 from generator.train.costs import RATES, Costs
 from generator.train.ensemble import Scored, behind, choose, improves
 from generator.train.families import Kind
@@ -134,13 +134,30 @@ def test_the_refit_grows_with_the_time_left_and_is_dropped_when_too_short() -> N
     planned = rules.refit_epochs(member)  # 1.2 x the best epochs
     assert planned == 24
     need = rules.refit_estimate(member)
-    rules.seconds_left = 100 * need  # plenty: capped at MAX_REFIT
-    assert rules.affordable_refit([member]) == (int(planned * MAX_REFIT),)
+    rules.seconds_left = 100 * need  # plenty: a convnet alone is capped at SOLO_REFIT
+    assert rules.affordable_refit([member]) == (int(planned * SOLO_REFIT),)
     rules.seconds_left = need  # about enough: close to the plan
     (epochs,) = rules.affordable_refit([member])
     assert MIN_REFIT * planned <= epochs <= planned
     rules.seconds_left = 0.3 * need  # too little: the fold models ship, averaged
     assert rules.affordable_refit([member]) == ()
+
+
+def test_an_ensembles_members_and_a_head_alone_refit_for_at_most_max_refit() -> None:
+    """The longer refit is for a convnet shipped alone; an ensemble's members, and a head on
+    features, stop at MAX_REFIT times their planned epochs however much time is left."""
+    assert SOLO_REFIT > MAX_REFIT
+    first, second = scored(0.8), scored(0.7, Recipe("separable-cnn", Kind.CNN, 32))
+    first.flops = second.flops = 1e6
+    rules = FakeRules()
+    planned = rules.refit_epochs(first)
+    rules.seconds_left = 100 * (rules.refit_estimate(first) + rules.refit_estimate(second))
+    assert rules.affordable_refit([first, second]) == (int(planned * MAX_REFIT),) * 2
+    head = scored(0.8, Recipe("mobilenet_v2", Kind.TRANSFER, 128))
+    head.flops = 1e6
+    rules.costs.rate[Kind.TRANSFER] = 1e-9
+    rules.seconds_left = 100 * rules.refit_estimate(head)
+    assert rules.affordable_refit([head]) == (int(planned * MAX_REFIT),)
 
 
 def test_rates_are_remembered_per_machine_and_garbage_is_ignored(tmp_path: Path) -> None:
