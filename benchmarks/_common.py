@@ -140,7 +140,10 @@ def machine_facts() -> dict[str, Any]:
         except metadata.PackageNotFoundError:
             versions[package] = None
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
-    status = _git("status", "--porcelain", "--untracked-files=no")
+    # the results of a script run just before are not a change to the code measured
+    status = _git(
+        "status", "--porcelain", "--untracked-files=no", "--", ".", ":!benchmarks/results"
+    )
     return {
         "cores": os.cpu_count(),
         "usable_cores": usable,
