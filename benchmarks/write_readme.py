@@ -17,6 +17,7 @@ bench_memory.json, bench_scan.json); a missing file is said in its subsection, a
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import subprocess
 import sys
@@ -36,7 +37,7 @@ SCRIPTS = (
     "bench_memory",
     "bench_scan",
 )
-DEPENDS = {  # what each script measures: its figures are stale once these change
+DEPENDS = {  # what each script measures: its figures are stale once their code changes
     "bench_baseline": ("generator",),
     "bench_speed": ("generator",),
     "bench_scale": ("generator",),
@@ -765,21 +766,59 @@ def compared(
     ]
 
 
+def code_of(source: str) -> str:
+    """A Python module's code without its comments and docstrings (every statement that is
+    only a string): what a benchmark measures, which rewording a docstring does not change."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        for field in ("body", "orelse", "finalbody"):
+            body = getattr(node, field, None)
+            if isinstance(body, list):
+                kept = [
+                    statement
+                    for statement in body
+                    if not (
+                        isinstance(statement, ast.Expr)
+                        and isinstance(statement.value, ast.Constant)
+                        and isinstance(statement.value.value, str)
+                    )
+                ]
+                setattr(node, field, kept or [ast.Pass()])
+    return ast.dump(tree)
+
+
+def _git_text(*args: str) -> str | None:
+    done = subprocess.run(["git", *args], cwd=HERE.parent, capture_output=True, text=True)
+    return done.stdout if done.returncode == 0 else None
+
+
+def code_changed(commit: str, paths: Sequence[str]) -> bool:
+    """Whether the code under `paths` differs between `commit` and HEAD: any file but a
+    Python module's comments and docstrings (an unreadable history counts as changed)."""
+    names = _git_text("diff", "--name-only", commit, "HEAD", "--", *paths)
+    if names is None:
+        return True
+    for name in names.splitlines():
+        before, after = _git_text("show", f"{commit}:{name}"), _git_text("show", f"HEAD:{name}")
+        if before is None or after is None or not name.endswith(".py"):
+            return True
+        try:
+            if code_of(before) != code_of(after):
+                return True
+        except SyntaxError:
+            return True
+    return False
+
+
 def stale_line(script: str, data: dict[str, Any]) -> list[str]:
     """Says when the code a script measures has changed since its run."""
     commit = (data.get("machine") or {}).get("commit")
-    if not commit:
-        return []
-    changed = subprocess.run(
-        ["git", "diff", "--quiet", commit, "HEAD", "--", *DEPENDS[script]],
-        cwd=HERE.parent,
-        capture_output=True,
-    )
-    if changed.returncode != 1:
+    if not commit or not code_changed(commit, DEPENDS[script]):
         return []
     return [
-        f"> Measured at commit {commit[:10]}; `{' '.join(DEPENDS[script])}` has changed since, "
-        "so these figures describe that commit's code, not this one's. Run the script again.",
+        f"> Measured at commit {commit[:10]}; the code in `{' '.join(DEPENDS[script])}` has "
+        "changed since, so these figures describe that commit's code, not this one's. Run the "
+        "script again.",
         "",
     ]
 
