@@ -19,11 +19,12 @@ from __future__ import annotations
 import argparse
 import ast
 import json
-import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+from _common import _git
 
 HERE = Path(__file__).resolve().parent
 START = "<!-- benchmarks:start -->"
@@ -787,19 +788,14 @@ def code_of(source: str) -> str:
     return ast.dump(tree)
 
 
-def _git_text(*args: str) -> str | None:
-    done = subprocess.run(["git", *args], cwd=HERE.parent, capture_output=True, text=True)
-    return done.stdout if done.returncode == 0 else None
-
-
 def code_changed(commit: str, paths: Sequence[str]) -> bool:
     """Whether the code under `paths` differs between `commit` and HEAD: any file but a
     Python module's comments and docstrings (an unreadable history counts as changed)."""
-    names = _git_text("diff", "--name-only", commit, "HEAD", "--", *paths)
+    names = _git("diff", "--name-only", commit, "HEAD", "--", *paths)
     if names is None:
         return True
     for name in names.splitlines():
-        before, after = _git_text("show", f"{commit}:{name}"), _git_text("show", f"HEAD:{name}")
+        before, after = _git("show", f"{commit}:{name}"), _git("show", f"HEAD:{name}")
         if before is None or after is None or not name.endswith(".py"):
             return True
         try:
