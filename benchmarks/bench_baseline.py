@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (
     REPO,
     Recorder,
+    accuracy_gap,
     add_common_arguments,
     count,
     fmt,
@@ -231,8 +232,7 @@ def summarize(
     runs: list[dict[str, Any]], names: list[str], budgets: list[float]
 ) -> list[dict[str, Any]]:
     """Per dataset and budget: both sides' accuracy, their difference and in how many runs
-    modelgen was behind, compared at the 4 decimals the Keras figure is recorded with (354
-    of 359 is 0.98607 or 0.9861, not behind itself)."""
+    modelgen was behind (`accuracy_gap`)."""
     summary = []
     for name in names:
         for budget in budgets:
@@ -241,10 +241,7 @@ def summarize(
                 continue
             mine = [r["modelgen"].get("accuracy") for r in rows]
             keras = [r["keras_accuracy"] for r in rows]
-            gaps = [
-                None if o is None else round(round(o, 4) - t, 4)
-                for o, t in zip(mine, keras, strict=True)
-            ]
+            gaps = [accuracy_gap(o, t) for o, t in zip(mine, keras, strict=True)]
             summary.append(
                 {
                     "dataset": name,

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from _common import _git
+from _common import _git, accuracy_gap
 
 HERE = Path(__file__).resolve().parent
 START = "<!-- benchmarks:start -->"
@@ -484,12 +484,7 @@ def baseline_section(data: dict[str, Any]) -> list[str]:
     for (name, budget), group in groups.items():
         mine = [r["modelgen"].get("accuracy") for r in group]
         keras = [r["keras_accuracy"] for r in group]
-        # at the 4 decimals the Keras figure is recorded with, as bench_baseline's summary
-        # (353 of 359 is 0.98329 or 0.9833, not behind itself)
-        gaps = [
-            None if m is None else round(round(m, 4) - k, 4)
-            for m, k in zip(mine, keras, strict=True)
-        ]
+        gaps = [accuracy_gap(m, k) for m, k in zip(mine, keras, strict=True)]
         behind = sum(1 for g in gaps if g is None or g < 0)
         behind_total += behind
         rows.append(
