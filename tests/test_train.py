@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 from helpers import MakeDataset, plan_table, recipe_row
+from PIL import Image
 
 from generator.data import Split, load_arrays, scan_folder, split_dataset
 from generator.errors import ComputeError, UsageError, WeightsError
@@ -157,6 +159,65 @@ def test_store_embeds_only_new_images_and_survives_a_torn_write(
     np.testing.assert_allclose(third.take(keys), expected, rtol=1e-5)
     other_shape = feature_cache("k", 4, tmp_path)  # a header that does not match: start afresh
     assert len(other_shape) == 0
+
+
+def test_runs_sharing_a_store_never_store_a_row_twice_nor_read_anothers_row(
+    tmp_path: Path,
+) -> None:
+    """Two runs on one cache: each store object read the disk before the other wrote."""
+    images = []
+    for i in range(12):
+        path = tmp_path / f"{i}.png"
+        Image.fromarray(np.full((8, 8, 3), 10 * i, np.uint8)).save(path)
+        images.append((f"k{i}", path))
+    keys = [key for key, _ in images]
+    expected = 10.0 * np.arange(12)[:, None].repeat(3, axis=1)
+    means = lambda batch: batch.astype(np.float32).mean(axis=(1, 2))  # noqa: E731
+    first, second = feature_cache("k", 3, tmp_path), feature_cache("k", 3, tmp_path)
+    assert first.fill(images[:8], 8, means, batch_size=4) == 8
+    assert second.fill(images[4:], 8, means, batch_size=4) == 4  # 4-7 were stored by first
+    np.testing.assert_allclose(second.take(keys), expected)
+    assert first.fill(images, 8, means) == 0  # takes in what second stored
+    np.testing.assert_allclose(first.take(keys), expected)
+    lines = (first.path / "keys.txt").read_text().split()
+    assert sorted(lines) == sorted(keys)
+    # A key file with a key twice (two runs before stores took a lock) keeps reading the
+    # right rows; a row torn before its key (killed mid-write) is cut before the next one.
+    with (first.path / "rows.bin").open("ab") as fh:
+        fh.write(np.full((1, 3), 99, np.float32).tobytes() + b"\0" * 5)
+    with (first.path / "keys.txt").open("a") as fh:
+        fh.write("k0\n")
+    third = feature_cache("k", 3, tmp_path)
+    np.testing.assert_allclose(third.take(keys), expected)
+    new = tmp_path / "new.png"
+    Image.fromarray(np.full((8, 8, 3), 200, np.uint8)).save(new)
+    assert third.fill([*images, ("new", new)], 8, means) == 1
+    fourth = feature_cache("k", 3, tmp_path)
+    np.testing.assert_allclose(fourth.take([*keys, "new"]), [*expected, [200.0] * 3])
+
+
+def test_concurrent_fills_of_one_store_wait_for_each_other(tmp_path: Path) -> None:
+    images = []
+    for i in range(16):
+        path = tmp_path / f"{i}.png"
+        Image.fromarray(np.full((8, 8, 3), i, np.uint8)).save(path)
+        images.append((f"k{i}", path))
+
+    def slow_means(batch: np.ndarray) -> np.ndarray:
+        time.sleep(0.02)  # long enough for the other thread to reach its fill
+        return batch.astype(np.float32).mean(axis=(1, 2))
+
+    stores = [feature_cache("k", 3, tmp_path) for _ in range(2)]
+    with ThreadPoolExecutor(2) as pool:
+        added = list(pool.map(lambda s: s.fill(images, 8, slow_means, batch_size=2), stores))
+    assert sorted(added) == [0, 16]  # the second waited, then found every row stored
+    assert sorted((tmp_path / "features" / "k" / "keys.txt").read_text().split()) == sorted(
+        key for key, _ in images
+    )
+    for store in stores:
+        np.testing.assert_allclose(
+            store.take([key for key, _ in images]), np.arange(16)[:, None].repeat(3, axis=1)
+        )
 
 
 def test_registry_names_the_files_keras_downloads_and_loads_them(

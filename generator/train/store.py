@@ -1,12 +1,14 @@
 """Per-image arrays kept on disk: computed once per image content, read back in batches.
 
 A store is a folder with an append-only raw array file, a key file (one image hash per line,
-written after its row) and a small JSON header. Rows are read through a memory map, so the
-process never holds the whole dataset; an interrupted run keeps every complete row.
+written after its row), a small JSON header and a lock file: runs sharing the cache write one
+at a time, each taking in the rows the others added first. Rows are read through a memory
+map, so the process never holds the whole dataset; an interrupted run keeps every complete row.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -30,7 +32,8 @@ class ArrayStore:
         self.shape = shape
         self.dtype = np.dtype(dtype)
         self.row_bytes = int(np.prod(shape)) * self.dtype.itemsize
-        self._rows: dict[str, int] = {}
+        self._rows: dict[str, int] = {}  # key -> row number in the file
+        self._count = 0  # rows in the file (a key written twice by an older version: 2 rows)
         self._map: np.ndarray | None = None
         self._load()
 
@@ -42,7 +45,10 @@ class ArrayStore:
     def _keys(self) -> Path:
         return self.path / "keys.txt"
 
-    def _load(self) -> None:
+    def _load(self, repair: bool = False) -> None:
+        """Read the rows on disk: a header that does not match starts the store afresh (under
+        the lock); a torn tail (a run killed mid-write, or one writing now) is not read, and
+        with `repair` (holding the lock, so no run is writing) it is cut off."""
         header = {"shape": list(self.shape), "dtype": self.dtype.str, "version": 1}
         header_file = self.path / "header.json"
         try:
@@ -50,20 +56,47 @@ class ArrayStore:
         except (OSError, ValueError):
             valid = False
         if not valid:  # absent or written by something else: start afresh, never trust it
+            if not repair:
+                with self._writing():  # rereads under the lock, another run may have begun
+                    return
             self.path.mkdir(parents=True, exist_ok=True)
             for stale in (self._data, self._keys):
                 stale.unlink(missing_ok=True)
             header_file.write_text(json.dumps(header))
+            self._rows, self._count = {}, 0
             return
-        complete = self._data.stat().st_size // self.row_bytes if self._data.exists() else 0
-        keys = self._keys.read_text().split() if self._keys.exists() else []
-        # A key is written after its row; a torn tail (Ctrl-C mid-write) is cut off.
-        count = min(complete, len(keys))
-        self._rows = {key: i for i, key in enumerate(keys[:count])}
-        if len(keys) != count or complete != count:
-            with self._data.open("r+b") as fh:
+        size = self._data.stat().st_size if self._data.exists() else 0
+        text = self._keys.read_text() if self._keys.exists() else ""
+        # whole rows and whole lines only: a key is written after its row, so a key line
+        # without its newline, or without its row, is a write in progress or torn
+        keys = text.split("\n")[:-1]
+        count = min(size // self.row_bytes, len(keys))
+        self._rows = {}
+        for row, key in enumerate(keys[:count]):  # the first row of a key written twice
+            self._rows.setdefault(key, row)
+        self._count = count
+        self._map = None
+        torn = size != count * self.row_bytes or len(keys) != count or text[-1:] not in ("", "\n")
+        if repair and torn:
+            with self._data.open("ab") as fh:
                 fh.truncate(count * self.row_bytes)
             self._keys.write_text("".join(f"{k}\n" for k in keys[:count]))
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One writer at a time, across processes (runs sharing the cache): an exclusive lock
+        on the store's lock file, and the rows other runs added since this store last read
+        the disk taken in, so no row is stored twice and no key points at another's row."""
+        import fcntl
+
+        self.path.mkdir(parents=True, exist_ok=True)
+        with (self.path / "lock").open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                self._load(repair=True)
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -92,10 +125,9 @@ class ArrayStore:
         uint8 image batch to rows (None stores the pixels). Returns how many were added;
         stops past the deadline."""
         paths = dict(images)
-        todo = self.missing(key for key, _ in images)
         done = 0
-        self._map = None
-        with self._data.open("ab") as data, self._keys.open("a") as keys:
+        with self._writing(), self._data.open("ab") as data, self._keys.open("a") as keys:
+            todo = self.missing(key for key, _ in images)
             batches = iter_batches([paths[key] for key in todo], image_size, batch_size)
             for batch in prefetched(batches):
                 rows = batch if compute is None else compute(batch)
@@ -109,8 +141,7 @@ class ArrayStore:
 
     def add(self, keys: Sequence[str], rows: np.ndarray) -> None:
         """Store rows computed elsewhere (one per key)."""
-        self._map = None
-        with self._data.open("ab") as data, self._keys.open("a") as key_file:
+        with self._writing(), self._data.open("ab") as data, self._keys.open("a") as key_file:
             self._append(data, key_file, keys, rows)
 
     def _append(self, data: Any, keys: Any, names: Sequence[str], rows: np.ndarray) -> None:
@@ -118,8 +149,9 @@ class ArrayStore:
         data.flush()
         keys.write("".join(f"{name}\n" for name in names))  # after its row: see _load
         keys.flush()
-        for name in names:
-            self._rows[name] = len(self._rows)
+        for row, name in enumerate(names, start=self._count):
+            self._rows.setdefault(name, row)
+        self._count += len(names)
 
     def rows(self, keys: Sequence[str]) -> np.ndarray:
         """Row numbers of the keys (all must be stored)."""
@@ -127,9 +159,9 @@ class ArrayStore:
 
     def view(self) -> np.ndarray:
         """A read-only memory map of every stored row."""
-        if self._map is None or len(self._map) != len(self._rows):
+        if self._map is None or len(self._map) != self._count:
             self._map = np.memmap(
-                self._data, dtype=self.dtype, mode="r", shape=(len(self._rows), *self.shape)
+                self._data, dtype=self.dtype, mode="r", shape=(self._count, *self.shape)
             )
         return self._map
 
