@@ -10,6 +10,7 @@ import csv
 import hashlib
 import io
 import os
+import shutil
 import stat
 import zipfile
 from pathlib import Path
@@ -188,8 +189,8 @@ def test_symlink_loop_unreadable_folder_and_non_utf8_name(
     dataset = scan(root)
     assert dataset.counts == {"a": 10, "b": 10}
     assert [str(note) for note in dataset.notes] == [
-        "a/again: symbolic link loop (this folder was already scanned), not followed: "
-        "remove the link",
+        "a/again: symbolic link to a folder, not followed (its images are scanned where they "
+        "are): remove the link, or copy the folder if its images belong to this label too",
         "b/locked/: folder cannot be read (Permission denied): check its permissions "
         "(chmod +rx)",
     ]
@@ -199,6 +200,43 @@ def test_symlink_loop_unreadable_folder_and_non_utf8_name(
     with pytest.raises(DataError, match=r"1 file\(s\) .* cannot be used") as caught:
         scan(root, strict=True)
     assert "b/caf\\xe9.png: file name is not valid UTF-8" in str(caught.value)
+
+
+def test_symbolic_links_are_followed_only_to_files_inside_the_data_folder(
+    make_dataset: MakeDataset, tmp_path: Path
+) -> None:
+    root = make_dataset({"a": 10, "b": 10})
+    outside = tmp_path / "outside"
+    (outside / "more").mkdir(parents=True)
+    for i in range(12):
+        shutil.copy(root / "a" / f"a_{i % 10:03d}.png", outside / "more" / f"{i}.png")
+    (outside / "secret.txt").write_text("not for modelgen")
+    (root / "a" / "out.png").symlink_to(outside / "more" / "0.png")
+    (root / "b" / "secret.png").symlink_to(outside / "secret.txt")
+    (root / "c").symlink_to(outside / "more", target_is_directory=True)
+    (root / "b" / "a-again").symlink_to(root / "a", target_is_directory=True)
+    (root / "b" / "gone.png").symlink_to(root / "b" / "missing.png")
+    (root / "b" / "twin.png").symlink_to(root / "b" / "b_000.png")
+    dataset = scan(root)
+    assert dataset.counts == {"a": 10, "b": 10}  # no class "c", and b keeps its own images
+    outside_note = (
+        "symbolic link to outside the data folder, not followed: copy the file or folder "
+        "into the data folder, or list the images in a CSV manifest"
+    )
+    assert [str(note) for note in dataset.notes] == [
+        "b/a-again: symbolic link to a folder, not followed (its images are scanned where "
+        "they are): remove the link, or copy the folder if its images belong to this label too",
+        f"c: {outside_note}",
+    ]
+    assert sorted((s.relpath, s.reason) for s in dataset.skipped) == [
+        ("a/out.png", outside_note),
+        (
+            "b/gone.png",
+            "broken symbolic link (its target does not exist), skipped: remove the link",
+        ),
+        ("b/secret.png", outside_note),
+        ("b/twin.png", "exact duplicate of b/b_000.png: remove one copy"),
+    ]
 
 
 def test_label_depth_takes_nested_folders_as_labels(tmp_path: Path) -> None:

@@ -136,9 +136,32 @@ def _shown(path: Path) -> str:
     return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
+def _link_problem(path: Path, root: Path) -> str | None:
+    """Why a symbolic link in a folder source is not followed, or None for a link to an
+    image file inside the source. Links to folders are never followed: inside the source
+    their images are scanned under their own folder (a link would count them twice, under
+    another label), and nothing outside the source is read."""
+    try:
+        target = path.resolve(strict=True)
+    except (OSError, RuntimeError):  # missing target, or a loop of links
+        return "broken symbolic link (its target does not exist), skipped: remove the link"
+    if not target.is_relative_to(root):
+        return (
+            "symbolic link to outside the data folder, not followed: copy the file or folder "
+            "into the data folder, or list the images in a CSV manifest"
+        )
+    if target.is_dir():
+        return (
+            "symbolic link to a folder, not followed (its images are scanned where they are): "
+            "remove the link, or copy the folder if its images belong to this label too"
+        )
+    return None
+
+
 def list_folder(root: Path, label_depth: int = 1) -> Listing:
     """root/<label>/.../<file>; with label_depth=2, root/<group>/<label>/... and the label is
-    "<group>/<label>". Follows symbolic links, but never into a folder twice (loops)."""
+    "<group>/<label>". A symbolic link is followed only to a file inside root
+    (_link_problem); a folder is never entered twice (a loop of bind mounts)."""
     if label_depth < 1:
         raise DataError(f"--label-depth must be 1 or more, not {label_depth}")
     root = root.resolve()
@@ -189,6 +212,14 @@ def list_folder(root: Path, label_depth: int = 1) -> Listing:
                     Entry(path, shown, label, f"{what} is not valid UTF-8, skipped: rename it")
                 )
                 continue
+            if child.is_symlink():
+                problem = _link_problem(path, root)
+                if problem is not None and len(parts) >= label_depth and not _is_dir(child):
+                    entries.append(Entry(path, rel, "/".join(parts[:label_depth]), problem))
+                    continue
+                if problem is not None:
+                    notes.append(Note(rel, problem))
+                    continue
             if _is_dir(child):
                 if len(parts) < label_depth:
                     check_label(child.name, f"label folder {root / rel}")
