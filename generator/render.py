@@ -33,6 +33,34 @@ def markdown_cell(text: object) -> str:
     return " ".join(escaped.splitlines())
 
 
+def markdown_quoted(text: object) -> str:
+    """Text (a label: data) in double quotes in Markdown prose, shown literally, non-ASCII
+    letters included (not JSON's \\u escapes)."""
+    return '"' + markdown_cell(text).replace('"', '\\"') + '"'
+
+
+TOML_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "\b": "\\b",
+    "\t": "\\t",
+    "\n": "\\n",
+    "\f": "\\f",
+    "\r": "\\r",
+}
+
+
+def toml_string(text: object) -> str:
+    """A TOML basic string holding text (data: labels): quotes, backslashes and control
+    characters escaped, every other character as itself. JSON (`tojson`) is not TOML: it
+    writes a character beyond U+FFFF as a surrogate pair, which TOML refuses."""
+    escaped = "".join(
+        TOML_ESCAPES.get(c) or (f"\\u{ord(c):04X}" if ord(c) < 0x20 or ord(c) == 0x7F else c)
+        for c in str(text)
+    )
+    return f'"{escaped}"'
+
+
 def _environment(root: Path) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(root)),
@@ -41,6 +69,8 @@ def _environment(root: Path) -> jinja2.Environment:
         autoescape=False,
     )
     env.filters["md"] = markdown_cell
+    env.filters["md_quoted"] = markdown_quoted
+    env.filters["toml"] = toml_string
     return env
 
 

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import difflib
+import tomllib
 from pathlib import Path
+from typing import Any
 
 import black
 import pytest
@@ -228,3 +230,28 @@ def test_the_saved_context_renders_the_same_project() -> None:
     )
     with pytest.raises(ValueError, match="lacks .*seed"):
         TemplateContext.from_json(b'{"schema": 1, "context": {"x": 1}}')
+
+
+def _renamed(value: Any, names: dict[str, str]) -> Any:
+    """value with every string that is a key of names (labels) replaced, keys included, and
+    keys naming one ("recall circle")."""
+    if isinstance(value, str):
+        head, _, tail = value.partition(" ")
+        return names.get(value, f"{head} {names[tail]}" if tail in names else value)
+    if isinstance(value, dict):
+        return {_renamed(k, names): _renamed(v, names) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_renamed(v, names) for v in value)
+    return value
+
+
+def test_labels_beyond_ascii_render_as_themselves_in_valid_toml_and_markdown() -> None:
+    mapping = dict(GOLDEN_CONTEXT.as_mapping())
+    new = ["rouge é", "緑", '🟦 blue "x"']  # 🟦 is beyond U+FFFF: JSON writes a surrogate pair
+    context = _renamed(mapping, dict(zip(mapping["labels"], new, strict=True)))
+    files = render_tree("image_classification", context)
+    project = tomllib.loads(files["pyproject.toml"].decode())["project"]
+    assert project["description"] == f"Image classifier for {', '.join(new)} (ONNX model)"
+    readme = files["README.md"].decode()
+    assert '**3 labels**: "rouge é", "緑", "🟦 blue \\"x\\"".' in readme
+    assert "\\u" not in readme
