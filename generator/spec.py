@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keyword
 import re
+import sys
 import tomllib
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -81,8 +82,20 @@ class ProjectSpec:
         )
 
 
+MAX_PACKAGE = 100  # characters: the package is a folder name, and file names stop at 255
+TAKEN = frozenset(("test", "tests", "numpy", "pil", "pillow", "onnx", "onnxruntime"))
+TAKEN |= {"onnxruntime_gpu", "fastapi", "uvicorn", "multipart", "python_multipart", "pytest"}
+TAKEN |= {"httpx", "hatchling"}
+"""Names the generated project cannot take beside the standard library's: its tests folder,
+`test` (the standard library's own tests, missing from sys.stdlib_module_names), and the
+import and distribution names of what it depends on (a package named numpy would shadow
+numpy, and pip cannot install a distribution that depends on its own name)."""
+
+
 def package_name(name: str) -> str:
-    """The importable package for a project name: 'My Classifier' -> 'my_classifier'."""
+    """The importable package for a project name: 'My Classifier' -> 'my_classifier'. A name
+    Python or the generated project already uses (a keyword, a standard-library module such
+    as json, a dependency such as numpy: TAKEN) gets a suffix: 'json' -> 'json_model'."""
     package = re.sub(r"[^0-9a-zA-Z]+", "_", name.strip()).strip("_").lower()
     if not package:
         raise UsageError(
@@ -90,8 +103,13 @@ def package_name(name: str) -> str:
         )
     if package[0].isdigit():
         package = f"model_{package}"
-    if keyword.iskeyword(package):
+    if keyword.iskeyword(package) or package in sys.stdlib_module_names or package in TAKEN:
         package = f"{package}_model"
+    if len(package) > MAX_PACKAGE:
+        raise UsageError(
+            f"project name {name[:40]!r}... makes a package name of {len(package)} characters: "
+            f"pass a --name of at most {MAX_PACKAGE}"
+        )
     return package
 
 

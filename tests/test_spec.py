@@ -17,6 +17,11 @@ from generator.train.families import Kind
         ("My Classifier!", "my_classifier"),
         ("3d-parts", "model_3d_parts"),
         ("class", "class_model"),
+        ("json", "json_model"),  # the standard library's
+        ("Test", "test_model"),
+        ("tests", "tests_model"),  # the generated project's tests folder
+        ("NumPy", "numpy_model"),  # a dependency: pip could not install numpy depending on numpy
+        ("onnxruntime-gpu", "onnxruntime_gpu_model"),
         ("Ünïcode x", "n_code_x"),
     ],
 )
@@ -24,9 +29,12 @@ def test_package_name(name: str, package: str) -> None:
     assert package_name(name) == package
 
 
-def test_package_name_needs_letters() -> None:
+def test_package_name_needs_letters_and_fits_a_file_name() -> None:
     with pytest.raises(UsageError, match="--name"):
         package_name("---")
+    assert package_name("y" * 100) == "y" * 100
+    with pytest.raises(UsageError, match="package name of 260 characters: pass a --name of at"):
+        package_name("y" * 260)
 
 
 def test_defaults_are_valid() -> None:
