@@ -239,6 +239,21 @@ def test_symbolic_links_are_followed_only_to_files_inside_the_data_folder(
     ]
 
 
+def test_a_zip_made_by_macos_finder_needs_no_cleaning(
+    make_dataset: MakeDataset, tmp_path: Path
+) -> None:
+    root = make_dataset({"a": 10, "b": 10})
+    archive = tmp_path / "data.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in sorted(root.rglob("*.png")):
+            rel = path.relative_to(root).as_posix()
+            zf.write(path, rel)
+            zf.writestr(f"__MACOSX/{rel.replace('/', '/._')}", b"\0\5\26\7 resource fork")
+    dataset = scan(archive, extract_root=tmp_path / "cache")
+    assert dataset.counts == {"a": 10, "b": 10}
+    assert [str(note) for note in dataset.notes] == ["__MACOSX: macOS archive metadata, ignored"]
+
+
 def test_label_depth_takes_nested_folders_as_labels(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     root = tmp_path / "animals"

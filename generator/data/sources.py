@@ -136,6 +136,9 @@ def _shown(path: Path) -> str:
     return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
+MAC_METADATA = "__MACOSX"  # what the Finder's "Compress" adds to a zip beside the files
+
+
 def _link_problem(path: Path, root: Path) -> str | None:
     """Why a symbolic link in a folder source is not followed, or None for a link to an
     image file inside the source. Links to folders are never followed: inside the source
@@ -200,7 +203,10 @@ def list_folder(root: Path, label_depth: int = 1) -> Listing:
             )
             return
         for child in children:
-            if child.name.startswith("."):
+            if child.name.startswith("."):  # hidden, and macOS's ._ resource forks
+                continue
+            if child.name == MAC_METADATA and _is_dir(child):
+                notes.append(Note(_rel(Path(child.path)), "macOS archive metadata, ignored"))
                 continue
             path = Path(child.path)
             rel = _rel(path)
