@@ -210,18 +210,20 @@ def inspect(
     ] = None,
 ) -> None:
     """Check a data source without training: counts, sizes, modes and every problem found."""
-    import json
 
     from .data import SourceOptions, check_and_split
     from .data.changes import diff
-    from .data.report import dataset_report, describe_group, grouped_notes
+    from .data.report import (
+        check_report_path,
+        dataset_report,
+        describe_group,
+        grouped_notes,
+        write_report,
+    )
 
     with exit_codes(False):
-        if report and not report.resolve().parent.is_dir():
-            raise UsageError(
-                f"--report {report}: folder {report.resolve().parent} does not exist: create "
-                "it first, or write the report elsewhere"
-            )
+        if report:
+            check_report_path(report, data)
         history = load_history(compare) if compare else None
         if compare and history is None:
             raise UsageError(
@@ -268,13 +270,7 @@ def inspect(
             changes = diff(history.files, dataset).describe()
             console.print(f"since {escape(str(compare))}: {escape(changes)}")
         if report:
-            try:
-                report.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-            except OSError as exc:
-                raise UsageError(
-                    f"cannot write the report {report} ({exc.strerror or exc}): choose a "
-                    "writable path"
-                ) from None
+            write_report(summary, report)
             console.print(f"report written to {escape(str(report))}")
 
 

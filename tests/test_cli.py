@@ -162,6 +162,26 @@ def test_inspect_lists_problems_and_writes_a_report(
     assert sorted((p, p.stat().st_mtime_ns) for p in root.rglob("*")) == before
 
 
+def test_inspect_never_writes_its_report_into_the_data_or_over_a_users_file(
+    tmp_path: Path, make_dataset: MakeDataset
+) -> None:
+    root = make_dataset({"circle": 12, "square": 11})
+    before = sorted((p, p.stat().st_mtime_ns) for p in root.rglob("*"))
+    inside = modelgen("inspect", str(root), "--report", str(root / "r.json"), cwd=tmp_path)
+    assert inside.returncode == 2
+    assert "is inside the data source" in one_line(inside.stderr)
+    assert sorted((p, p.stat().st_mtime_ns) for p in root.rglob("*")) == before
+    (tmp_path / "notes.json").write_text('{"mine": true}\n')
+    theirs = modelgen("inspect", str(root), "--report", "notes.json", cwd=tmp_path)
+    assert theirs.returncode == 2
+    assert "exists and is not a modelgen dataset report" in one_line(theirs.stderr)
+    assert (tmp_path / "notes.json").read_text() == '{"mine": true}\n'
+    first = modelgen("inspect", str(root), "--report", "r.json", cwd=tmp_path)
+    again = modelgen("inspect", str(root), "--report", "r.json", cwd=tmp_path)  # its own: fine
+    assert (first.returncode, again.returncode) == (0, 0), again.stderr
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["notes.json", "r.json"]
+
+
 def test_inspect_a_manifest_with_strict_and_compare(
     tmp_path: Path, make_dataset: MakeDataset
 ) -> None:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import os
 from collections import Counter
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
+from ..errors import UsageError
 from .scan import Dataset
 from .sources import Note
 from .split import Split
@@ -76,3 +80,47 @@ def dataset_report(dataset: Dataset, split: Split) -> dict[str, Any]:
         + [{"path": note.path, "severity": "note", "problem": note.text} for note in dataset.notes],
         "files": files,
     }
+
+
+def check_report_path(report: Path, data: Path) -> None:
+    """Refuse, before any work, a --report path modelgen must not write: in a missing
+    folder, inside the data source (modelgen never writes there), or over a file that is not
+    an earlier report (a user's file is never overwritten)."""
+    target = report.resolve()
+    if not target.parent.is_dir():
+        raise UsageError(
+            f"--report {report}: folder {target.parent} does not exist: create it first, or "
+            "write the report elsewhere"
+        )
+    source = data.resolve()
+    if source.is_dir() and target.is_relative_to(source):
+        raise UsageError(
+            f"--report {report} is inside the data source {data}, where modelgen never "
+            "writes: write the report elsewhere"
+        )
+    if target.exists() and not _is_report(target):
+        raise UsageError(
+            f"--report {report} exists and is not a modelgen dataset report: choose another "
+            "path, or move that file away first"
+        )
+
+
+def _is_report(path: Path) -> bool:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(document, dict) and {"fingerprint", "files", "counts"} <= set(document)
+
+
+def write_report(summary: dict[str, Any], report: Path) -> None:
+    """The report as JSON, written whole (a temporary file renamed over the target)."""
+    temporary = report.with_name(f".{report.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        os.replace(temporary, report)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise UsageError(
+            f"cannot write the report {report} ({exc.strerror or exc}): choose a writable path"
+        ) from None
