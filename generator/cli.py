@@ -220,8 +220,11 @@ def inspect(
         grouped_notes,
         write_report,
     )
+    from .resources import default_sample
 
     with exit_codes(False):
+        if str(data) == SAMPLE:  # as for `new --data sample`
+            data = default_sample()
         if report:
             check_report_path(report, data)
         history = load_history(compare) if compare else None

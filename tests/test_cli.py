@@ -182,6 +182,12 @@ def test_inspect_never_writes_its_report_into_the_data_or_over_a_users_file(
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["notes.json", "r.json"]
 
 
+def test_inspect_sample_checks_the_bundled_sample(tmp_path: Path) -> None:
+    done = modelgen("inspect", "sample", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "400 images in 5 classes (folder source), 0 skipped" in one_line(done.stdout)
+
+
 def test_inspect_a_manifest_with_strict_and_compare(
     tmp_path: Path, make_dataset: MakeDataset
 ) -> None:

@@ -254,6 +254,18 @@ def test_a_zip_made_by_macos_finder_needs_no_cleaning(
     assert [str(note) for note in dataset.notes] == ["__MACOSX: macOS archive metadata, ignored"]
 
 
+def test_a_zip_without_label_folders_is_named_not_its_extracted_copy(tmp_path: Path) -> None:
+    archive = tmp_path / "empty.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("readme.txt", "no images here")
+    with pytest.raises(DataError) as caught:
+        scan(archive, extract_root=tmp_path / "cache")
+    assert str(caught.value) == (
+        f"{archive} holds no label folders: zip a folder with one sub-folder of images per "
+        "label (cat/, dog/) or a CSV manifest of path,label rows"
+    )
+
+
 def test_label_depth_takes_nested_folders_as_labels(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     root = tmp_path / "animals"

@@ -100,7 +100,7 @@ def list_source(
         listed = (
             list_manifest(inner, path_column, label_column, confine=folder)
             if inner.is_file()
-            else list_folder(inner, label_depth)
+            else list_folder(inner, label_depth, archive=data)
         )
         return Listing(listed.root, "zip", listed.entries, listed.notes, listed.folders)
     if data.is_file() and data.suffix.lower() in MANIFEST_SUFFIXES:
@@ -161,9 +161,10 @@ def _link_problem(path: Path, root: Path) -> str | None:
     return None
 
 
-def list_folder(root: Path, label_depth: int = 1) -> Listing:
+def list_folder(root: Path, label_depth: int = 1, archive: Path | None = None) -> Listing:
     """root/<label>/.../<file>; with label_depth=2, root/<group>/<label>/... and the label is
-    "<group>/<label>". A symbolic link is followed only to a file inside root
+    "<group>/<label>" (archive: the zip root was extracted from). A symbolic link is
+    followed only to a file inside root
     (_link_problem); a folder is never entered twice (a loop of bind mounts)."""
     if label_depth < 1:
         raise DataError(f"--label-depth must be 1 or more, not {label_depth}")
@@ -247,6 +248,11 @@ def list_folder(root: Path, label_depth: int = 1) -> Listing:
 
     walk(root, ())
     if not entries and not any("cannot be read" in n.text for n in notes):
+        if archive is not None:  # root is the cache's copy: name what the user passed
+            raise DataError(
+                f"{archive} holds no label folders: zip a folder with one sub-folder of "
+                "images per label (cat/, dog/) or a CSV manifest of path,label rows"
+            )
         raise DataError(
             f"data source {root} has no label folders: put each class's images in a "
             f"sub-folder named after the label, e.g. {root / 'cat'}/ and {root / 'dog'}/"
