@@ -58,7 +58,8 @@ def evaluate(probabilities: np.ndarray, truth: np.ndarray, labels: Sequence[str]
             "support": int(support),
         }
     picked = probabilities[np.arange(len(truth)), truth].astype(np.float64)
-    log_loss = float(-np.mean(np.log(np.clip(picked, 1e-15, 1.0))))
+    # 0.0 minus, not unary minus: certain, right predictions give 0.0, never -0.0 ("-0.0000")
+    log_loss = 0.0 - float(np.mean(np.log(np.clip(picked, 1e-15, 1.0))))
     order = np.argsort(-probabilities, axis=1, kind="stable")
     top_k = {
         f"top_{k}": round(float(np.mean((order[:, :k] == truth[:, None]).any(axis=1))), 4)

@@ -15,6 +15,7 @@ from PIL import Image
 
 from generator.data import Split, load_arrays, scan_folder, split_dataset
 from generator.errors import ComputeError, UsageError, WeightsError
+from generator.evaluate import evaluate
 from generator.export import as_float32, check_parity, export_onnx, onnx_predict, onnx_session
 from generator.progress import NullReporter
 from generator.train import TrainOptions, train
@@ -585,3 +586,10 @@ def test_with_no_time_to_refit_the_fold_models_ship_averaged_as_one_graph(
     again = train(split, labels, options, NullReporter()).winner
     for a, b in zip(winner.model.get_weights(), again.model.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_metrics_of_certain_predictions_print_as_zero_log_loss_never_minus_zero() -> None:
+    certain = evaluate(np.eye(3, dtype=np.float32), np.arange(3), ["a", "b", "c"])
+    assert f"{certain.log_loss:.4f}" == "0.0000" and certain.accuracy == 1.0
+    unsure = evaluate(np.array([[0.5, 0.5], [0.2, 0.8]]), np.array([0, 1]), ["a", "b"])
+    assert unsure.log_loss == pytest.approx(-(math.log(0.5) + math.log(0.8)) / 2)
