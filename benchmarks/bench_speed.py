@@ -11,7 +11,7 @@ extraction against a raw onnxruntime session.
 - loop: seconds an epoch of the default convnet (227 and 1,200 images at 28 px, 400 at
   64 px) in modelgen's training loop against Keras's `model.fit`, in the same process;
 - extraction: the backbone (MobileNetV2 with the weights file, at 128 and 224 px) on 512
-  image files through modelgen's own path (decoding on a thread, onnxruntime on every
+  image files through modelgen's own path (decoding on every core, onnxruntime on every
   core), against a raw onnxruntime session (its default options) on the same images
   already decoded and against a plain loop that decodes a batch and then runs it on that
   session, in the same run, every session warmed by one batch first (steady-state

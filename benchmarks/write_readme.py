@@ -594,7 +594,7 @@ def speed_section(data: dict[str, Any]) -> list[str]:
     if extraction:
         out += [
             f"Feature extraction, MobileNetV2 on {extraction[0].get('images', 256)} image "
-            "files: modelgen's path (decoding on a thread, onnxruntime on every core) against a "
+            "files: modelgen's path (decoding on every core, onnxruntime on every core) against a "
             "raw onnxruntime session (its default options) on the same images already decoded "
             "(inference alone), and against a plain loop that decodes each batch of 32 and then "
             "runs the same session, in the same run, each warmed by one batch first. The bound "
