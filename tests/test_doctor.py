@@ -56,6 +56,14 @@ def scan(root: Path, extract_root: Path | None = None, **options: Any) -> Datase
     )
 
 
+def zipped(root: Path, archive: Path, prefix: str = "") -> Path:
+    """archive holding root's images under prefix."""
+    with zipfile.ZipFile(archive, "w") as bundle:
+        for path in sorted(root.rglob("*.png")):
+            bundle.write(path, prefix + path.relative_to(root).as_posix())
+    return archive
+
+
 def image_bytes(image: Image.Image, fmt: str, **params: object) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format=fmt, **params)
@@ -243,11 +251,10 @@ def test_a_zip_made_by_macos_finder_needs_no_cleaning(
     make_dataset: MakeDataset, tmp_path: Path
 ) -> None:
     root = make_dataset({"a": 10, "b": 10})
-    archive = tmp_path / "data.zip"
-    with zipfile.ZipFile(archive, "w") as zf:
+    archive = zipped(root, tmp_path / "data.zip")
+    with zipfile.ZipFile(archive, "a") as zf:
         for path in sorted(root.rglob("*.png")):
             rel = path.relative_to(root).as_posix()
-            zf.write(path, rel)
             zf.writestr(f"__MACOSX/{rel.replace('/', '/._')}", b"\0\5\26\7 resource fork")
     dataset = scan(archive, extract_root=tmp_path / "cache")
     assert dataset.counts == {"a": 10, "b": 10}
@@ -316,10 +323,7 @@ def test_zip_of_a_folder_is_extracted_outside_the_source(
     make_dataset: MakeDataset, tmp_path: Path
 ) -> None:
     root = make_dataset({"a": 10, "b": 10})
-    archive = tmp_path / "data.zip"
-    with zipfile.ZipFile(archive, "w") as bundle:
-        for path in sorted(root.rglob("*.png")):
-            bundle.write(path, "dataset/" + path.relative_to(root).as_posix())
+    archive = zipped(root, tmp_path / "data.zip", prefix="dataset/")
     before = tree_state(tmp_path)
     dataset = scan(archive, extract_root=tmp_path / "cache")
     assert dataset.kind == "zip" and dataset.counts == {"a": 10, "b": 10}
