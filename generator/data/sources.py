@@ -164,8 +164,8 @@ def _link_problem(path: Path, root: Path) -> str | None:
 def list_folder(root: Path, label_depth: int = 1, archive: Path | None = None) -> Listing:
     """root/<label>/.../<file>; with label_depth=2, root/<group>/<label>/... and the label is
     "<group>/<label>" (archive: the zip root was extracted from). A symbolic link is
-    followed only to a file inside root
-    (_link_problem); a folder is never entered twice (a loop of bind mounts)."""
+    followed only to a file inside root (_link_problem); a folder is never entered twice (a
+    loop of bind mounts)."""
     if label_depth < 1:
         raise DataError(f"--label-depth must be 1 or more, not {label_depth}")
     root = root.resolve()
