@@ -223,8 +223,8 @@ def test_flips_mirror_some_images_which_are_then_shifted_like_the_rest() -> None
 
 def test_small_data_is_cross_validated_from_the_start_when_the_budget_holds_it() -> None:
     """Cross-validating the first two convnets for AUGMENTED_EPOCHS + PATIENCE epochs a fold,
-    and the first one's longest refit, decide between scoring recipes from the start and
-    one direct fit on all the data, which then spends the budget."""
+    and the longest refits of both (what ships may be their ensemble), decide between scoring
+    recipes from the start and one direct fit on all the data, which then spends the budget."""
     from types import SimpleNamespace
 
     from generator.train.budget import (
@@ -256,12 +256,20 @@ def test_small_data_is_cross_validated_from_the_start_when_the_budget_holds_it()
     )
     assert AUGMENTED_EPOCHS + PATIENCE == 70
     cost = flops(rules.build(first, None))
-    refit = rules.costs.estimate(
-        Kind.CNN, cost, len(Y), round(REFIT_EPOCHS * MAX_REFIT * AUGMENTED_EPOCHS)
-    )
+    refits = [
+        rules.costs.estimate(
+            Kind.CNN,
+            flops(rules.build(r, None)),
+            len(Y),
+            round(REFIT_EPOCHS * MAX_REFIT * AUGMENTED_EPOCHS),
+        )
+        for r in (first, second)
+    ]
     rules.seconds_left = 1.01 * need
-    assert not rules.cross_validation_first(todo)  # the scoring fits, the refit does not
-    need += refit
+    assert not rules.cross_validation_first(todo)  # the scoring fits, the refits do not
+    rules.seconds_left = 1.01 * (need + refits[0])
+    assert not rules.cross_validation_first(todo)  # the first one's refit fits, not both
+    need += sum(refits)
     rules.seconds_left = 1.05 * need
     assert rules.cross_validation_first(todo) and rules.direct_fit(todo) is None
     per_epoch = rules.costs.estimate(Kind.CNN, cost, len(Y), 1) - OVERHEAD
