@@ -1,6 +1,6 @@
 """Feature extraction at hardware speed: the backbone exported once to ONNX (per weights
 file, input size and versions; cached beside the features) and run by onnxruntime on every
-core, with the next batch decoded meanwhile, its images on every core (store.decoded)."""
+core, with the next batch decoded meanwhile, its images on every core (data.images.iter_batches)."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def onnx_embedder(path: Path, threads: int | None = None) -> Callable[[np.ndarra
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     # idle threads sleep instead of spinning: between batches the same cores decode the next
-    # batch (store.decoded), and spinning threads took them from it
+    # batch (data.images.iter_batches), and spinning threads took them from it
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from ..data.images import load_array
+from ..data.images import iter_batches
 
 BatchFn = Callable[[np.ndarray], np.ndarray]
 T = TypeVar("T")
@@ -129,7 +129,9 @@ class ArrayStore:
         done = 0
         with self._writing(), self._data.open("ab") as data, self._keys.open("a") as keys:
             todo = self.missing(key for key, _ in images)
-            batches = decoded([paths[key] for key in todo], image_size, batch_size)
+            batches = iter_batches(
+                [paths[key] for key in todo], image_size, batch_size, workers=os.cpu_count() or 1
+            )
             for batch in prefetched(batches):
                 rows = batch if compute is None else compute(batch)
                 self._append(data, keys, todo[done : done + len(batch)], rows)
@@ -169,18 +171,6 @@ class ArrayStore:
     def take(self, keys: Sequence[str]) -> np.ndarray:
         """The keys' rows as one in-memory array (use for small subsets)."""
         return np.asarray(self.view()[self.rows(keys)])
-
-
-def decoded(paths: Sequence[Path], size: int, batch_size: int) -> Iterator[np.ndarray]:
-    """Preprocessed images in batches, each batch's images decoded on every core (Pillow
-    releases the GIL). With onnxruntime's idle threads not spinning (embed.onnx_embedder),
-    2 cores embedded 1,024 JPEGs 1.07 times as fast at 128 px (1.04-1.16 over 8 interleaved
-    rounds) and 1.01 times at 224 px (0.99-1.05) as with one decoding thread beside spinning
-    ones: decoding costs more, relative to inference, on smaller inputs."""
-    with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
-        for start in range(0, len(paths), batch_size):
-            chunk = paths[start : start + batch_size]
-            yield np.stack(list(pool.map(lambda path: load_array(path, size), chunk)))
 
 
 def prefetched(items: Iterator[T]) -> Iterator[T]:
