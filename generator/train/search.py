@@ -27,6 +27,7 @@ from ..data.split import Split
 from ..errors import UsageError, WeightsError
 from ..progress import NullReporter, Reporter
 from .backbones import LoadedBackbone, load_backbones
+from .budget import DIRECT_MAX_EPOCHS
 from .families import Kind, Skip
 from .features import extraction_runtime
 from .networks import CNN_ARCHITECTURES, cnn_input_size
@@ -51,7 +52,7 @@ class TrainOptions:
     cnns: tuple[str, ...] = tuple(CNN_ARCHITECTURES)
     cnn_input_size: int | None = None  # None: chosen from the images' sizes
     cache_root: Path | None = None
-    max_epochs: int = 200
+    max_epochs: int = DIRECT_MAX_EPOCHS  # a fit's cap; early stopping ends most sooner
     folds: int | None = None  # None: budget.FOLDS
     plan: Plan | None = None
     """A recorded plan to train again exactly: no deadline (`--replay-plan`)."""
