@@ -87,6 +87,10 @@ def retrain(
     from .spec import load_plan
 
     with exit_codes(verbose), _output(as_json), _guarded(project, dry_run):
+        if accept_regression is not None and not accept_regression.strip():
+            raise UsageError(
+                '--accept-regression needs a reason for the history: --accept-regression "WHY"'
+            )
         interactive = not yes and sys.stdin.isatty() and sys.stdout.isatty()
         opened = open_project(
             project,

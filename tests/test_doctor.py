@@ -307,6 +307,29 @@ def test_csv_manifest_with_header_and_missing_files(
     ]
 
 
+def test_manifest_rows_that_do_not_fit_the_header_are_noted_with_their_own_line(
+    make_dataset: MakeDataset, tmp_path: Path
+) -> None:
+    """A row with more cells than the header (an unquoted comma in a path) is ignored with a
+    note, not read as path and label from its first cells; trailing empty cells are fine;
+    blank lines do not shift the line numbers the notes give."""
+    make_dataset({"x": 10, "y": 10}, name="pool")
+    lines = ["path,label"] + [f"pool/{c}/{c}_{i:03d}.png,{c}" for c in "xy" for i in range(10)]
+    lines[3] += ","  # trailing empty cell: kept
+    lines[5:5] = ["", ""]  # blank lines 6 and 7
+    lines.insert(10, "pool/x/x,000.png,x")  # line 11: an unquoted comma
+    lines.insert(12, ",y")  # line 13: no path
+    manifest = tmp_path / "labels.csv"
+    manifest.write_text("\n".join(lines) + "\n")
+    dataset = scan(manifest)
+    assert dataset.counts == {"x": 10, "y": 10}
+    assert [str(note) for note in dataset.notes] == [
+        "labels.csv line 11: has 3 cells where the header has 2, ignored: quote a path or "
+        "label that contains ','",
+        "labels.csv line 13: needs a path and a label, ignored",
+    ]
+
+
 def test_tsv_without_header_and_named_columns(make_dataset: MakeDataset, tmp_path: Path) -> None:
     make_dataset({"x": 10, "y": 10}, name="pool")
     rows = [[f"pool/{c}/{c}_{i:03d}.png", c] for c in "xy" for i in range(10)]

@@ -231,6 +231,8 @@ def test_noisy_labels_are_refused_and_can_be_accepted_with_a_reason(
             (data / row["path"]).rename(data / wrong / f"noisy-{Path(row['path']).name}")
     before = tree(copy)
     report = tmp_path / "gate.md"
+    blank = retrain(copy, "--accept-regression", " ")  # a blank reason is not a reason
+    assert blank.returncode == 2 and "needs a reason" in blank.stderr, blank.stderr
     refused = retrain(copy, "--report-md", str(report))
     assert refused.returncode == 1, refused.stdout + refused.stderr
     assert "Gate refused" in refused.stdout and "the project was not changed" in refused.stdout

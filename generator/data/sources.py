@@ -317,7 +317,8 @@ def list_manifest(
     base = manifest.parent
     text = _read_manifest(manifest)
     delimiter = "\t" if manifest.suffix.lower() == ".tsv" else _sniff(text)
-    rows = [row for row in csv.reader(text.splitlines(), delimiter=delimiter) if any(row)]
+    numbered = _numbered_rows(text, delimiter)
+    rows = [row for _, row in numbered]
     if not rows:
         raise DataError(f"manifest {manifest} is empty: add one line per image, path,label")
     header = [cell.strip().lower() for cell in rows[0]]
@@ -331,14 +332,26 @@ def list_manifest(
     if path_column or label_column or looks_like_header:
         p = _pick(rows[0], path_column, PATH_COLUMNS, "path")
         lab = _pick(rows[0], label_column, LABEL_COLUMNS, "label")
-        rows, first_line = rows[1:], 2
+        numbered, first = numbered[1:], "header"
     else:  # no header: path, label
-        p, lab, first_line = 0, 1, 1
+        p, lab, first = 0, 1, "first row"
+    width = len(rows[0])
     entries: list[Entry] = []
     notes: list[Note] = []
-    for line, row in enumerate(rows, start=first_line):
+    for line, row in numbered:
         if len(row) <= max(p, lab) or not row[p].strip() or not row[lab].strip():
             notes.append(Note(f"{manifest.name} line {line}", "needs a path and a label, ignored"))
+            continue
+        while len(row) > width and not row[-1].strip():  # trailing empty cells: harmless
+            row = row[:-1]
+        if len(row) > width:
+            notes.append(
+                Note(
+                    f"{manifest.name} line {line}",
+                    f"has {len(row)} cells where the {first} has "
+                    f"{width}, ignored: quote a path or label that contains {delimiter!r}",
+                )
+            )
             continue
         raw = row[p].strip()
         label = check_label(row[lab], f"{manifest.name} line {line}")
@@ -358,6 +371,19 @@ def list_manifest(
             )
         entries.append(Entry(path, PurePosixPath(rel).as_posix(), label, problem))
     return Listing(base, "manifest", entries, notes)
+
+
+def _numbered_rows(text: str, delimiter: str) -> list[tuple[int, list[str]]]:
+    """The manifest's non-blank rows, each with the line it starts on (blank lines and
+    quoted line breaks do not shift the numbers the notes give)."""
+    reader = csv.reader(text.splitlines(), delimiter=delimiter)
+    numbered = []
+    start = 1
+    for row in reader:
+        if any(row):
+            numbered.append((start, row))
+        start = reader.line_num + 1
+    return numbered
 
 
 def _sniff(text: str) -> str:
