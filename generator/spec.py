@@ -246,7 +246,7 @@ def resolve(
     splits in every later run, whatever answers file was passed."""
     if answers.data == SAMPLE:
         data_path = default_sample()
-    else:  # checked by the doctor (data/sources.py), the one place that reads sources
+    else:  # checked by the doctor (generator/data), the one place that reads sources
         data_path = (cwd / Path(answers.data).expanduser()).resolve()
     output = answers.output or answers.name
     output_path = (cwd / Path(output).expanduser()).resolve()

@@ -25,7 +25,7 @@ from generator.data import Dataset, SourceOptions, scan_source, split_dataset
 from generator.data.archive import extract_zip
 from generator.data.changes import diff
 from generator.data.checks import MAX_FILE_BYTES
-from generator.data.sources import list_manifest
+from generator.data.manifest import list_manifest
 from generator.errors import DataError
 
 SPLIT = {"validation_fraction": 0.15, "test_fraction": 0.15}

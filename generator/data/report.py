@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from .listing import Note
 from .scan import Dataset
-from .sources import Note
 from .split import Split
 
 

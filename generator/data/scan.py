@@ -20,7 +20,8 @@ import numpy as np
 
 from ..errors import DataError
 from .checks import THUMB, FileCheck, check_file
-from .sources import Entry, Note, SourceOptions, list_source
+from .listing import Entry, Note
+from .sources import SourceOptions, list_source
 
 NEAR_DUPLICATE_BITS = 4  # dhash bits that may differ between near duplicates (of 64)
 NEAR_DUPLICATE_MAD = 4.0  # and their colour thumbnails' mean absolute difference (of 255)
