@@ -169,7 +169,7 @@ def raw_session(path: Path) -> Any:
 def extraction(weights: str, sizes: list[int], images: int, work: Path) -> list[dict[str, Any]]:
     """modelgen's extraction path vs a raw onnxruntime session, same backbone, same images."""
     sys.path.insert(0, str(REPO))
-    from generator.data.images import load_arrays
+    from generator.data.images import load_array, load_arrays
     from generator.progress import NullReporter
     from generator.train.backbones import MOBILENET_V2, load_backbone
     from generator.train.features import feature_store, fill
@@ -202,8 +202,10 @@ def extraction(weights: str, sizes: list[int], images: int, work: Path) -> list[
             start = time.perf_counter()
             fill(store, keyed, size, embed, "features", NullReporter(), float("inf"))
             ours = images / (time.perf_counter() - start)
-            start = time.thread_time()  # decoding's CPU time alone (this thread decodes)
-            x = load_arrays(paths, size)
+            # decoding's CPU time alone, each image decoded on this thread (load_arrays may
+            # decode on a worker thread, whose time thread_time here would not see)
+            start = time.thread_time()
+            x = np.stack([load_array(path, size) for path in paths])
             decode = (time.thread_time() - start) / images
             session = raw_session(next((cache / "backbones").glob("*.onnx")))
             session(x[:32])
