@@ -11,9 +11,9 @@ from types import ModuleType
 import numpy as np
 import pytest
 from helpers import GOLDEN_CONTEXT
-from PIL import Image
+from PIL import Image, ImageOps, PngImagePlugin
 
-from generator.data import preprocess
+from generator.data import preprocess, to_rgb
 from generator.render import render_tree
 
 
@@ -63,3 +63,53 @@ def test_same_pixels_as_training(generated: ModuleType, name: str) -> None:
         serving = generated.preprocess(image, size)
         assert serving.dtype == np.float32
         np.testing.assert_array_equal(serving, training, err_msg=f"{name} at {size}px")
+
+
+def oriented(orientation: int, fmt: str) -> bytes:
+    """A 10 x 20 picture whose left quarter is white, saved with an EXIF orientation tag
+    (fmt "XMP": a PNG carrying the orientation in XMP instead)."""
+    pixels = np.zeros((10, 20, 3), dtype=np.uint8)
+    pixels[:, :5] = 255
+    pixels[:3, :, 1] = 128  # and a top band: every turn and flip gives different pixels
+    image = Image.fromarray(pixels)
+    buffer = io.BytesIO()
+    if fmt == "XMP":
+        info = PngImagePlugin.PngInfo()
+        info.add_itxt(
+            "XML:com.adobe.xmp",
+            f'<x:xmpmeta><rdf:Description tiff:Orientation="{orientation}"/></x:xmpmeta>',
+        )
+        image.save(buffer, format="PNG", pnginfo=info)
+    else:
+        exif = image.getexif()
+        exif[0x0112] = orientation
+        image.save(buffer, format=fmt, exif=exif, **({"quality": 95} if fmt == "JPEG" else {}))
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "XMP"])
+def test_every_orientation_as_pillows_exif_transpose(generated: ModuleType, fmt: str) -> None:
+    seen = set()
+    for orientation in range(1, 9):
+        data = oriented(orientation, fmt)
+        reference = ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB")
+        expected = np.asarray(reference.resize((16, 16), Image.Resampling.BILINEAR))
+        training = preprocess(Image.open(io.BytesIO(data)), 16)
+        serving = generated.preprocess(data, 16)
+        np.testing.assert_array_equal(training, expected, err_msg=f"{fmt} {orientation}")
+        np.testing.assert_array_equal(serving, expected, err_msg=f"{fmt} {orientation}")
+        seen.add(expected.tobytes())
+    assert len(seen) == 8  # the test images tell all eight orientations apart
+
+
+def test_to_rgb_leaves_the_callers_image_alone(generated: ModuleType) -> None:
+    rng = np.random.default_rng(2)
+    image = Image.fromarray(rng.integers(0, 256, (12, 12, 3), dtype=np.uint8))
+    before = image.tobytes()
+    for function in (to_rgb, generated.to_rgb):
+        rgb = function(image)
+        assert rgb.tobytes() == before
+    public = generated.to_rgb(image)
+    assert public is not image  # the library's to_rgb always returns a new image
+    public.paste((0, 0, 0), (0, 0, 12, 12))
+    assert image.tobytes() == before

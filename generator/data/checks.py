@@ -13,9 +13,9 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
-from .images import SIXTEEN_BIT
+from .images import SIXTEEN_BIT, upright
 
 MAX_PIXELS = 64_000_000  # larger images are refused as possible decompression bombs
 MAX_FILE_BYTES = 256 * 1024**2  # larger files are skipped unread (a 64 MP 16-bit RGB TIFF fits)
@@ -133,7 +133,7 @@ def check_file(path: Path) -> FileCheck:
             fmt,
         )
     notes = list(_notes(path, image, fmt))
-    dhash, weak, thumb = fingerprints(ImageOps.exif_transpose(image))
+    dhash, weak, thumb = fingerprints(upright(image))
     return FileCheck(None, sha, width, height, image.mode, fmt, dhash, thumb, tuple(notes), weak)
 
 

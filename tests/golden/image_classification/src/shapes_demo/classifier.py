@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import IO, Any, Literal, overload
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, UnidentifiedImageError
 
 try:
     import onnxruntime as ort
@@ -41,6 +41,15 @@ MODEL_PATH = PACKAGE_DIR / "model.onnx"
 METADATA_PATH = PACKAGE_DIR / "metadata.json"
 MAX_PIXELS = 64_000_000  # as in training: larger images are refused (decompression bombs)
 SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+ORIENTATIONS = {  # EXIF orientation -> the transpose that makes the image upright
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
 
 class InvalidImageError(ValueError):
@@ -102,15 +111,25 @@ class ModelInfo:
 
 def to_rgb(image: Image.Image) -> Image.Image:
     """Apply EXIF orientation, scale 16-bit grey to 8 bits, flatten transparency onto
-    white, return an RGB image."""
-    image = ImageOps.exif_transpose(image)
+    white, return an RGB image (always a new one: `image` is left as it is)."""
+    rgb = _rgb(image)
+    return rgb.copy() if rgb is image else rgb
+
+
+def _rgb(image: Image.Image) -> Image.Image:
+    """to_rgb's steps, returning `image` itself when it is already upright RGB (no
+    full-size copy before the resize)."""
+    image.load()
+    turn = ORIENTATIONS.get(image.getexif().get(ExifTags.Base.Orientation, 1))
+    if turn is not None:
+        image = image.transpose(turn)
     if image.mode in SIXTEEN_BIT:  # 16/32-bit grey: keep the top 8 bits, not clipped values
         image = image.convert("I").point(lambda value: value * (1 / 256)).convert("L")
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, rgba)
-    return image.convert("RGB")
+    return image if image.mode == "RGB" else image.convert("RGB")
 
 
 def _from_array(image: np.ndarray, channel_order: ChannelOrder) -> Image.Image:
@@ -196,7 +215,7 @@ def pixels(image: ImageInput, size: int, *, channel_order: ChannelOrder = "RGB")
         and channel_order in ("RGB", "BGR")
     ):  # already the model's size and mode: what the steps below would return
         return image if channel_order == "RGB" else image[:, :, ::-1]
-    rgb = to_rgb(_open(image, channel_order))
+    rgb = _rgb(_open(image, channel_order))
     if rgb.size != (size, size):
         rgb = rgb.resize((size, size), Image.Resampling.BILINEAR)
     return np.asarray(rgb, dtype=np.uint8)
