@@ -11,9 +11,10 @@ extraction against a raw onnxruntime session.
 - loop: seconds an epoch of the default convnet (227 and 1,200 images at 28 px, 400 at
   64 px) in modelgen's training loop against Keras's `model.fit`, in the same process;
 - extraction: the backbone (MobileNetV2 with the weights file, at 128 and 224 px) on 512
-  image files through modelgen's own path (decoding on every core, onnxruntime on every
-  core), against a raw onnxruntime session (its default options) on the same images
-  already decoded and against a plain loop that decodes a batch and then runs it on that
+  JPEG files of each kind (160 px random pixels; 500 x 375 crops of two photos) through
+  modelgen's own path (decoding on every core, onnxruntime on every core), against a raw
+  onnxruntime session (its default options) on the same images already decoded and
+  against a plain loop that decodes a batch and then runs it on that
   session, in the same run, every session warmed by one batch first (steady-state
   throughput); the bound on the first ratio when decoding and inference share the cores
   (decoding's measured CPU time spread over every core, nothing lost); and the share of
@@ -166,7 +167,33 @@ def raw_session(path: Path) -> Any:
     return lambda batch: session.run(None, {name: batch.astype(np.float32)})[0]
 
 
-def extraction(weights: str, sizes: list[int], images: int, work: Path) -> list[dict[str, Any]]:
+def extraction_images(kind: str, images: int, folder: Path) -> list[Path]:
+    """`images` JPEG files: 160 px random pixels ("random-160"), or 500 x 375 crops of two
+    scikit-image photos ("photo-500x375", a photo dataset's size, where decoding costs far
+    more than at 160 px)."""
+    from skimage import data
+
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    photos = [data.astronaut(), data.coffee()]
+    paths = []
+    for i in range(images):
+        if kind == "random-160":
+            pixels = rng.integers(0, 256, (160, 160, 3), dtype=np.uint8)
+        else:
+            photo = photos[i % len(photos)]
+            y = int(rng.integers(0, photo.shape[0] - 375 + 1))
+            x = int(rng.integers(0, photo.shape[1] - 500 + 1))
+            pixels = photo[y : y + 375, x : x + 500]
+        path = folder / f"{i:04d}.jpg"
+        Image.fromarray(pixels).save(path, quality=75 if kind == "random-160" else 90)
+        paths.append(path)
+    return paths
+
+
+def extraction(
+    weights: str, sizes: list[int], kinds: list[str], images: int, work: Path
+) -> list[dict[str, Any]]:
     """modelgen's extraction path vs a raw onnxruntime session, same backbone, same images."""
     sys.path.insert(0, str(REPO))
     from generator.data.images import load_array, load_arrays
@@ -177,19 +204,13 @@ def extraction(weights: str, sizes: list[int], images: int, work: Path) -> list[
     from generator.train.runtime import select_compute
     from generator.train.sizing import resized
 
-    rng = np.random.default_rng(0)
-    folder = work / "extract"
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i in range(images):
-        path = folder / f"{i:04d}.jpg"
-        Image.fromarray(rng.integers(0, 256, (160, 160, 3), dtype=np.uint8)).save(path)
-        paths.append(path)
     compute = select_compute("cpu")
     loaded = load_backbone(MOBILENET_V2, weights)
     peak = gemm_peak()
     rows = []
-    for size in sizes:
+    files = {kind: extraction_images(kind, images, work / f"extract-{kind}") for kind in kinds}
+    for kind, size in [(kind, size) for kind in kinds for size in sizes]:
+        paths = files[kind]
         lb = resized(loaded, size)  # type: ignore[arg-type]
         extractor = build_extractor(lb.model, lb.backbone)
         cost = flops(extractor)
@@ -197,7 +218,7 @@ def extraction(weights: str, sizes: list[int], images: int, work: Path) -> list[
         feature_store(lb, extractor, compute, NullReporter(), cache)  # exported once, here
         for repeat in range(3):
             store, embed = feature_store(lb, extractor, compute, NullReporter(), cache)
-            keyed = [(f"{size}-{repeat}-{i}", p) for i, p in enumerate(paths)]
+            keyed = [(f"{kind}-{size}-{repeat}-{i}", p) for i, p in enumerate(paths)]
             embed(np.zeros((32, size, size, 3), np.uint8))  # warm, as the session below is
             start = time.perf_counter()
             fill(store, keyed, size, embed, "features", NullReporter(), float("inf"))
@@ -217,7 +238,7 @@ def extraction(weights: str, sizes: list[int], images: int, work: Path) -> list[
             for i in range(0, images, 32):
                 session(load_arrays(paths[i : i + 32], size))
             plain = images / (time.perf_counter() - start)
-            row = {"size": size, "repeat": repeat, "images": images}
+            row = {"kind": kind, "size": size, "repeat": repeat, "images": images}
             row |= {"modelgen_images_per_s": round(ours, 1)}
             row |= {"raw_onnxruntime_images_per_s": round(raw, 1), "ratio": round(ours / raw, 3)}
             row |= {
@@ -377,8 +398,9 @@ def main() -> None:
             recorder.write()
         if "extraction" in args.parts and args.weights != "none":
             sizes = [128] if args.quick else [128, 224]
+            kinds = ["random-160", "photo-500x375"]
             recorder["extraction"] = extraction(
-                args.weights, sizes, 64 if args.quick else 512, work
+                args.weights, sizes, kinds, 64 if args.quick else 512, work
             )
     recorder.write()
 

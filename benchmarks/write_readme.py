@@ -592,9 +592,16 @@ def speed_section(data: dict[str, Any]) -> list[str]:
             out += [""]
     extraction = data.get("extraction") or []
     if extraction:
+        kinds = {r.get("kind", "random-160") for r in extraction}
+        files = (
+            "image files"
+            if kinds == {"random-160"}
+            else "JPEG files of each kind (160 px of random pixels; 500 x 375 crops of two "
+            "photos, where decoding costs several times more)"
+        )
         out += [
-            f"Feature extraction, MobileNetV2 on {extraction[0].get('images', 256)} image "
-            "files: modelgen's path (decoding on every core, onnxruntime on every core) against a "
+            f"Feature extraction, MobileNetV2 on {extraction[0].get('images', 256)} {files}: "
+            "modelgen's path (decoding on every core, onnxruntime on every core) against a "
             "raw onnxruntime session (its default options) on the same images already decoded "
             "(inference alone), and against a plain loop that decodes each batch of 32 and then "
             "runs the same session, in the same run, each warmed by one batch first. The bound "
@@ -610,16 +617,23 @@ def speed_section(data: dict[str, Any]) -> list[str]:
         rows = []
         plain = all("decode_then_run_images_per_s" in r for r in extraction)
         bound = all("ratio_bound" in r for r in extraction)
-        for size in sorted({r["size"] for r in extraction}):
-            group = [r for r in extraction if r["size"] == size]
+        groups = sorted({(r.get("kind", "random-160"), r["size"]) for r in extraction})
+        groups.sort(key=lambda group: group[0] != "random-160")
+        for kind, size in groups:
+            group = [
+                r for r in extraction if (r.get("kind", "random-160"), r["size"]) == (kind, size)
+            ]
             row = [
-                f"{size} px",
+                f"{EXTRACTION_KINDS.get(kind, kind)} at {size} px",
                 cell(_stats([r["modelgen_images_per_s"] for r in group]), 0),
                 cell(_stats([r["raw_onnxruntime_images_per_s"] for r in group]), 0),
                 cell(_stats([r["ratio"] for r in group]), 2),
             ]
             if bound:
-                row += [cell(_stats([r["ratio_bound"] for r in group]), 2)]
+                row += [
+                    cell(_stats([r["ratio_bound"] for r in group]), 2),
+                    cell(_stats([r["decode_cpu_ms_per_image"] for r in group]), 2),
+                ]
             if plain:
                 row += [
                     cell(_stats([r["decode_then_run_images_per_s"] for r in group]), 0),
@@ -630,9 +644,9 @@ def speed_section(data: dict[str, Any]) -> list[str]:
                 f"{group[0]['peak_gflops']} GFLOP/s",
             ]
             rows.append(row)
-        head = ["input", "modelgen images/s", "raw session images/s", "ratio"]
+        head = ["files, input", "modelgen images/s", "raw session images/s", "ratio"]
         if bound:
-            head += ["bound, cores shared"]
+            head += ["bound, cores shared", "decoding, ms of CPU per image"]
         if plain:
             head += ["decode-then-run images/s", "ratio"]
         out += table([*head, "share of peak", "peak"], rows)
@@ -817,6 +831,8 @@ def stale_line(script: str, data: dict[str, Any]) -> list[str]:
         "",
     ]
 
+
+EXTRACTION_KINDS = {"random-160": "160 px random", "photo-500x375": "500 x 375 photos"}
 
 SECTIONS = {
     "bench_baseline": ("modelgen vs a plain Keras script on real datasets", baseline_section),
