@@ -35,7 +35,8 @@ def upright(image: Image.Image) -> Image.Image:
 
 def to_rgb(image: Image.Image) -> Image.Image:
     """Apply EXIF orientation, scale 16-bit grey to 8 bits, flatten transparency onto
-    white, return an RGB image."""
+    white, return an RGB image: `image` itself when it is already upright RGB (callers here
+    own the image; the generated library's public to_rgb copies)."""
     image = upright(image)
     if image.mode in SIXTEEN_BIT:  # 16/32-bit grey: keep the top 8 bits, not clipped values
         image = image.convert("I").point(lambda value: value * (1 / 256)).convert("L")
@@ -69,7 +70,8 @@ def iter_batches(
     paths: Sequence[Path], size: int, batch_size: int, workers: int = 1
 ) -> Iterator[np.ndarray]:
     """Preprocessed images in batches, so memory holds one batch at a time; each batch's
-    images decoded on `workers` threads (Pillow releases the GIL). With onnxruntime's idle
+    images decoded on `workers` threads (Pillow releases the GIL), or on the calling thread
+    when `workers` is 1. With onnxruntime's idle
     threads not spinning (train.embed.onnx_embedder), decoding on both cores of 2 embedded
     1,024 JPEGs 1.07 times as fast at 128 px (1.04-1.16 over 8 interleaved rounds) and 1.01
     times at 224 px (0.99-1.05) as one decoding thread beside spinning ones: decoding costs
