@@ -592,7 +592,10 @@ def speed_section(data: dict[str, Any]) -> list[str]:
             out += [""]
     extraction = data.get("extraction") or []
     if extraction:
-        kinds = {r.get("kind", "random-160") for r in extraction}
+        groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        for r in extraction:  # runs written before the photo rows have no kind
+            groups.setdefault((r.get("kind", "random-160"), r["size"]), []).append(r)
+        kinds = {kind for kind, _ in groups}
         files = (
             "image files"
             if kinds == {"random-160"}
@@ -617,12 +620,9 @@ def speed_section(data: dict[str, Any]) -> list[str]:
         rows = []
         plain = all("decode_then_run_images_per_s" in r for r in extraction)
         bound = all("ratio_bound" in r for r in extraction)
-        groups = sorted({(r.get("kind", "random-160"), r["size"]) for r in extraction})
-        groups.sort(key=lambda group: group[0] != "random-160")
-        for kind, size in groups:
-            group = [
-                r for r in extraction if (r.get("kind", "random-160"), r["size"]) == (kind, size)
-            ]
+        order = sorted(groups, key=lambda key: (key[0] != "random-160", key))
+        for kind, size in order:
+            group = groups[(kind, size)]
             row = [
                 f"{EXTRACTION_KINDS.get(kind, kind)} at {size} px",
                 cell(_stats([r["modelgen_images_per_s"] for r in group]), 0),
