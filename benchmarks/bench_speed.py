@@ -18,7 +18,12 @@ extraction against a raw onnxruntime session.
   session, in the same run, every session warmed by one batch first (steady-state
   throughput); the bound on the first ratio when decoding and inference share the cores
   (decoding's measured CPU time spread over every core, nothing lost); and the share of
-  the machine's peak FLOPs (measured as float32 matrix-multiply throughput on all cores).
+  the machine's peak FLOPs (measured as float32 matrix-multiply throughput on all cores);
+- camera: 12 JPEG photos at 4032 x 3024 and 12 at 1600 x 1200 (quality 90; scikit-image's
+  photos enlarged, with grain): ms of CPU per image to decode and preprocess to 128 and
+  224 px, and to check a file, in modelgen (a large JPEG decoded at reduced scale) against
+  the same steps on a full decode, alternating, 3 repeats; and how far the pixels are from
+  the full decode's.
 """
 
 from __future__ import annotations
@@ -262,6 +267,78 @@ def extraction(
     return rows
 
 
+def camera_photos(repeats: int, folder: Path) -> list[dict[str, Any]]:
+    """CPU time per image of modelgen's decoding and file check on camera-sized JPEGs,
+    against the same steps on a full decode (what modelgen did before it decoded large
+    JPEGs at reduced scale), alternating in this thread."""
+    sys.path.insert(0, str(REPO))
+    from skimage import data
+
+    from generator.data.checks import check_file, fingerprints
+    from generator.data.images import decode, load_array, preprocess, upright
+
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    photos = [data.astronaut(), data.coffee(), data.chelsea(), data.rocket()]
+    files: dict[str, list[Path]] = {}
+    for width, height in ((4032, 3024), (1600, 1200)):
+        kind = f"{width}x{height}"
+        for i in range(12):
+            enlarged = Image.fromarray(photos[i % len(photos)]).resize(
+                (width, height), Image.Resampling.BICUBIC
+            )
+            grain = rng.normal(0, 4, (height, width, 3))
+            pixels = np.clip(np.asarray(enlarged) + grain, 0, 255).astype(np.uint8)
+            path = folder / f"{kind}-{i:02d}.jpg"
+            Image.fromarray(pixels).save(path, quality=90)
+            files.setdefault(kind, []).append(path)
+
+    def full_check(path: Path) -> None:  # check_file's decoding and fingerprints, in full
+        fingerprints(upright(decode(path.read_bytes())))
+
+    def cpu_ms(step: Any, paths: list[Path]) -> float:
+        start = time.thread_time()
+        for path in paths:
+            step(path)
+        return 1e3 * (time.thread_time() - start) / len(paths)
+
+    rows = []
+    for kind, paths in files.items():
+        tasks: list[tuple[str, Any, Any]] = [
+            (
+                f"{size} px",
+                lambda path, size=size: load_array(path, size),
+                lambda path, size=size: preprocess(decode(path.read_bytes()), size),
+            )
+            for size in (128, 224)
+        ]
+        tasks.append(("check", check_file, full_check))
+        for task, ours, full in tasks:
+            for repeat in range(repeats):
+                row = {"photo": kind, "task": task, "repeat": repeat, "images": len(paths)}
+                row |= {"full_decode_ms": round(cpu_ms(full, paths), 2)}
+                row |= {"modelgen_ms": round(cpu_ms(ours, paths), 2)}
+                row |= {"speed_up": round(row["full_decode_ms"] / row["modelgen_ms"], 2)}
+                if task != "check" and repeat == 0:
+                    size = int(task.split()[0])
+                    difference = np.concatenate(
+                        [
+                            np.abs(
+                                load_array(path, size).astype(int)
+                                - preprocess(decode(path.read_bytes()), size)
+                            ).ravel()
+                            for path in paths
+                        ]
+                    )
+                    row |= {
+                        "pixel_difference_mean": round(float(difference.mean()), 3),
+                        "pixel_difference_max": int(difference.max()),
+                    }
+                print("camera", row, flush=True)
+                rows.append(row)
+    return rows
+
+
 def training_loop(repeats: int, epochs: int) -> list[dict[str, Any]]:
     """Seconds an epoch of the default convnet on random images (no shifts): modelgen's
     loop (`trial.fit` without validation, converting each batch to float32) against Keras's
@@ -363,7 +440,9 @@ def batch_norm_step(repeats: int, steps: int) -> list[dict[str, Any]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--parts", nargs="+", default=["default", "photos", "loop", "batchnorm", "extraction"]
+        "--parts",
+        nargs="+",
+        default=["default", "photos", "loop", "batchnorm", "extraction", "camera"],
     )
     add_common_arguments(parser)
     args = parser.parse_args()
@@ -402,6 +481,9 @@ def main() -> None:
             recorder["extraction"] = extraction(
                 args.weights, sizes, kinds, 64 if args.quick else 512, work
             )
+            recorder.write()
+        if "camera" in args.parts:
+            recorder["camera"] = camera_photos(2 if args.quick else 3, work / "camera")
     recorder.write()
 
 

@@ -650,6 +650,48 @@ def speed_section(data: dict[str, Any]) -> list[str]:
         if plain:
             head += ["decode-then-run images/s", "ratio"]
         out += table([*head, "share of peak", "peak"], rows)
+    out += camera_table(data.get("camera") or [])
+    return out
+
+
+def camera_table(camera: list[dict[str, Any]]) -> list[str]:
+    """Decoding and checking camera-sized JPEGs, modelgen against a full decode."""
+    if not camera:
+        return []
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in camera:
+        groups.setdefault((r["photo"], r["task"]), []).append(r)
+    out = [
+        "",
+        f"Camera-sized JPEGs ({camera[0]['images']} photos of each size, quality 90): ms of CPU "
+        "per image to decode and preprocess them to the input size, or to check the file, "
+        "in modelgen (a JPEG decoded at 1/2, 1/4 or 1/8 scale when every side keeps twice the "
+        "input size, or at least 128 px for the check) against the same steps on a full "
+        "decode, alternating in one thread; pixels against the full decode's, in grey levels:",
+        "",
+    ]
+    rows = []
+    for (photo, task), group in groups.items():
+        first = group[0]
+        difference = (
+            f"{first['pixel_difference_mean']} (max {first['pixel_difference_max']})"
+            if "pixel_difference_mean" in first
+            else "-"
+        )
+        rows.append(
+            [
+                photo.replace("x", " x "),
+                task,
+                cell(_stats([r["full_decode_ms"] for r in group]), 1),
+                cell(_stats([r["modelgen_ms"] for r in group]), 1),
+                cell(_stats([r["speed_up"] for r in group]), 1),
+                difference,
+            ]
+        )
+    out += table(
+        ["photo", "task", "full decode, ms", "modelgen, ms", "speed-up", "pixel difference"],
+        rows,
+    )
     return out
 
 

@@ -223,7 +223,7 @@ def _thumbnail(record: ImageRecord) -> bytes:
 
     from .data.images import decode, to_rgb
 
-    image = to_rgb(decode(record.path.read_bytes()))
+    image = to_rgb(decode(record.path.read_bytes(), THUMBNAIL))
     image.thumbnail((THUMBNAIL, THUMBNAIL), Image.Resampling.BILINEAR)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")

@@ -14,6 +14,8 @@ from helpers import GOLDEN_CONTEXT
 from PIL import Image, ImageOps, PngImagePlugin
 
 from generator.data import preprocess, to_rgb
+from generator.data.checks import check_file
+from generator.data.images import decode, load_array
 from generator.render import render_tree
 
 
@@ -113,3 +115,65 @@ def test_to_rgb_leaves_the_callers_image_alone(generated: ModuleType) -> None:
     assert public is not image  # the library's to_rgb always returns a new image
     public.paste((0, 0, 0), (0, 0, 12, 12))
     assert image.tobytes() == before
+
+
+def photo(width: int, height: int, orientation: int = 1, progressive: bool = False) -> bytes:
+    """A smooth picture with grain, as a JPEG (quality 90): like a camera photo, its
+    decoding at reduced scale is close to, but not the same as, a full decode."""
+    y, x = np.mgrid[0:height, 0:width]
+    base = np.stack([x * 255 / width, y * 255 / height, (x + y) * 127 / (width + height)], -1)
+    grain = np.random.default_rng(3).normal(0, 6, (height, width, 3))
+    image = Image.fromarray(np.clip(base + grain, 0, 255).astype(np.uint8))
+    exif = image.getexif()
+    exif[0x0112] = orientation
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=90, exif=exif, progressive=progressive)
+    return buffer.getvalue()
+
+
+def full_decode(data: bytes, size: int) -> np.ndarray:
+    return preprocess(Image.open(io.BytesIO(data)), size)  # a PIL image: never drafted
+
+
+@pytest.mark.parametrize("orientation", [1, 6])
+def test_a_large_jpeg_file_is_decoded_at_reduced_scale_alike(
+    generated: ModuleType, tmp_path: Path, orientation: int
+) -> None:
+    data = photo(1100, 800, orientation)
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(data)
+    # 800 // 256 = 3: libjpeg's 1/2 scale keeps both sides over 256; 1/4 would not
+    assert decode(data, 128).size == (550, 400)
+    assert decode(data).size == (1100, 800)
+    training = load_array(path, 128)
+    for given in (path, str(path), data, io.BytesIO(data)):
+        np.testing.assert_array_equal(generated.pixels(given, 128), training)
+    full = full_decode(data, 128)
+    np.testing.assert_array_equal(generated.pixels(Image.open(path), 128), full)
+    difference = np.abs(training.astype(int) - full)
+    assert 0 < difference.mean() < 0.5 and difference.max() <= 8
+
+
+def test_a_jpeg_under_twice_the_input_size_is_decoded_whole(generated: ModuleType) -> None:
+    for width, height, size in ((500, 375, 224), (2000, 400, 224), (250, 300, 128)):
+        data = photo(width, height)
+        assert decode(data, size).size == (width, height)
+        full = full_decode(data, size)
+        np.testing.assert_array_equal(preprocess(decode(data, size), size), full)
+        np.testing.assert_array_equal(generated.pixels(data, size), full)
+
+
+@pytest.mark.parametrize("progressive", [False, True])
+def test_a_truncated_large_jpeg_is_still_refused(
+    generated: ModuleType, tmp_path: Path, progressive: bool
+) -> None:
+    data = photo(1100, 800, progressive=progressive)
+    whole, cut = tmp_path / "whole.jpg", tmp_path / "cut.jpg"
+    whole.write_bytes(data)
+    cut.write_bytes(data[: len(data) * 3 // 4])
+    assert check_file(whole).problem is None
+    assert (check_file(cut).problem or "").startswith("corrupt or truncated image")
+    with pytest.raises(OSError):
+        load_array(cut, 128)
+    with pytest.raises(generated.InvalidImageError):
+        generated.pixels(cut, 128)

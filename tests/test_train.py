@@ -31,6 +31,7 @@ from generator.train.backbones import (
 )
 from generator.train.families import Kind, Skip, SkipCause
 from generator.train.features import (
+    PIXELS_VERSION,
     extraction_runtime,
     feature_cache,
     feature_store,
@@ -118,7 +119,7 @@ def test_features_come_from_a_cached_onnx_backbone_and_match_keras(
     reporter = NullReporter()
     store, embed = feature_store(loaded, extractor, compute, reporter, tmp_path)
     (exported,) = (tmp_path / "backbones").glob("*.onnx")
-    assert store.path.name.endswith("-onnxruntime")
+    assert store.path.name.endswith(f"-onnxruntime-px{PIXELS_VERSION}")
     x = fill(store, images, 96, embed, "features", reporter, float("inf"))
     assert x is not None and x.shape == (20, int(loaded.model.output_shape[-1]))
     pixels = load_arrays([p for _, p in images], 96).astype(np.float32)
@@ -212,7 +213,7 @@ def test_concurrent_fills_of_one_store_wait_for_each_other(tmp_path: Path) -> No
     with ThreadPoolExecutor(2) as pool:
         added = list(pool.map(lambda s: s.fill(images, 8, slow_means, batch_size=2), stores))
     assert sorted(added) == [0, 16]  # the second waited, then found every row stored
-    assert sorted((tmp_path / "features" / "k" / "keys.txt").read_text().split()) == sorted(
+    assert sorted((stores[0].path / "keys.txt").read_text().split()) == sorted(
         key for key, _ in images
     )
     for store in stores:

@@ -15,7 +15,7 @@ from .embed import onnx_backbone, onnx_embedder
 from .runtime import Compute, tensorflow
 from .store import ArrayStore
 
-PIXELS_VERSION = 1  # bump when generator.data.images.preprocess changes
+PIXELS_VERSION = 2  # bump when data.images.load_array's pixels change (2: large JPEGs drafted)
 EXTRACT_BATCH = 32  # images per feature-extraction batch (ArrayStore.fill's default)
 ONNXRUNTIME, KERAS = "onnxruntime", "keras"
 EXPORT_SECONDS = 15.0  # exporting a MobileNet-sized backbone with tf2onnx, 2 cores
@@ -32,8 +32,10 @@ def extraction_runtime(compute: Compute, images: int, keras_seconds_per_image: f
 
 
 def feature_cache(key: str, dim: int, root: Path | None = None) -> ArrayStore:
-    """Features of one backbone x input size x weights, one float32 row per image content."""
-    return ArrayStore((root or cache_dir()) / "features" / key, (dim,), "float32")
+    """Features of one backbone x input size x weights, one float32 row per image content,
+    computed from the pixels of this PIXELS_VERSION."""
+    folder = (root or cache_dir()) / "features" / f"{key}-px{PIXELS_VERSION}"
+    return ArrayStore(folder, (dim,), "float32")
 
 
 def pixel_cache(size: int, root: Path | None = None) -> ArrayStore:
