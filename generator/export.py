@@ -44,9 +44,10 @@ def as_float32(model: Any, architecture: Callable[[], Any]) -> Any:
 
 
 PREPROCESSING = (
-    "RGB after EXIF orientation, 16-bit grey scaled to 8 bits, transparency flattened onto "
-    "white; resized to input_size x input_size with Pillow's bilinear filter; float32 values "
-    "0..255, NHWC"
+    "a JPEG file decoded at 1/2, 1/4 or 1/8 scale (libjpeg DCT scaling) when every side keeps "
+    "at least 2 x input_size; RGB after EXIF orientation, 16-bit grey scaled to 8 bits, "
+    "transparency flattened onto white; resized to input_size x input_size with Pillow's "
+    "bilinear filter; float32 values 0..255, NHWC"
 )
 
 

@@ -131,7 +131,7 @@ def test_features_come_from_a_cached_onnx_backbone_and_match_keras(
 
 def test_onnxruntime_embeds_when_the_export_pays_for_itself() -> None:
     cpu, gpu = Compute("cpu", (), False), Compute("gpu", ("GPU:0",), True)
-    assert extraction_runtime(cpu, 100, 0.02) == "keras"  # 2 s of Keras: not worth 15 s
+    assert extraction_runtime(cpu, 100, 0.02) == "keras"  # 2 s of Keras: not worth 3 s
     assert extraction_runtime(cpu, 5000, 0.02) == "onnxruntime"  # 100 s of Keras
     assert extraction_runtime(gpu, 5000, 0.02) == "keras"
 
