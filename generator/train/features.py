@@ -19,7 +19,7 @@ PIXELS_VERSION = 2  # bump when data.images.load_array's pixels change (2: large
 EXTRACT_BATCH = 32  # images per feature-extraction batch (ArrayStore.fill's default)
 ONNXRUNTIME, KERAS = "onnxruntime", "keras"
 EXPORT_SECONDS = 3.0  # exporting MobileNetV2 with tf2onnx: 2.0-2.9 s at 128 and 224 px, 2 cores
-ORT_SPEED_UP = 2.2  # onnxruntime's throughput over Keras's on a CPU: 2.05-2.26 in bench_search
+ORT_SPEED_UP = 2.2  # onnxruntime's throughput over Keras's on a CPU: 1.92-2.26 (bench_search)
 
 
 def extraction_runtime(compute: Compute, images: int, keras_seconds_per_image: float) -> str:
