@@ -87,11 +87,11 @@ def iter_batches(
 ) -> Iterator[np.ndarray]:
     """Preprocessed images in batches, so memory holds one batch at a time; each batch's
     images decoded on `workers` threads (Pillow releases the GIL), or on the calling thread
-    when `workers` is 1. With onnxruntime's idle
-    threads not spinning (train.embed.onnx_embedder), decoding on both cores of 2 embedded
-    1,024 JPEGs 1.07 times as fast at 128 px (1.04-1.16 over 8 interleaved rounds) and 1.01
-    times at 224 px (0.99-1.05) as one decoding thread beside spinning ones: decoding costs
-    more, relative to inference, on smaller inputs."""
+    when `workers` is 1. With onnxruntime's idle threads not spinning
+    (train.embed.onnx_embedder), decoding on both cores of 2 embedded 1,024 JPEGs 1.07 times
+    as fast at 128 px (1.04-1.16 over 8 interleaved rounds) and 1.01 times at 224 px
+    (0.99-1.05) as one decoding thread beside spinning ones: decoding costs more, relative
+    to inference, on smaller inputs."""
     chunks = (paths[start : start + batch_size] for start in range(0, len(paths), batch_size))
     if workers <= 1:  # on the calling thread
         for chunk in chunks:
